@@ -1,0 +1,78 @@
+# Two commands do all set-up: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RASA   := $(VENV)/bin/rasa
+MODEL  := models/current.tar.gz
+DOMAIN := bot/domain
+DATA   := nlu/vi nlu/en stories
+
+# Python 3.10 (Rasa 3.6 supports up to 3.10): python3.10 on PATH, or pyenv's 3.10.
+PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { command -v "$$p" || echo "$$p"; } && break; done)
+
+TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
+	$(shell find nlu/components -name '*.py' 2>/dev/null)
+
+.PHONY: help install train serve chat run test unit lint validate conversations e2e clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv (Python 3.10) and install pinned dependencies
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@if [ -z "$(PY310)" ]; then \
+	  echo "Python 3.10 was not found (Rasa 3.6 needs 3.10)."; \
+	  echo "Install it with 'pyenv install 3.10' (https://github.com/pyenv/pyenv) or your system's"; \
+	  echo "package manager (e.g. 'apt-get install python3.10 python3.10-venv'), then run make again."; \
+	  exit 1; fi
+	@test -x $(PY) || { echo "creating $(VENV) with $(PY310)"; $(PY310) -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $@
+
+train: $(MODEL) ## train the model, only when data, domain, config or components changed
+
+$(MODEL): $(TRAIN_INPUTS) | $(VENV)/.installed
+	$(RASA) data validate --config config.yml --domain $(DOMAIN) --data $(DATA) --fail-on-warnings
+	$(RASA) train --config config.yml --domain $(DOMAIN) --data $(DATA) --out models --fixed-model-name current
+	@touch $@
+
+serve: install train ## start sandbox APIs, action server and Rasa in the foreground (Ctrl-C stops all)
+	$(PY) -m bot.launcher
+
+chat: install ## terminal chat against the running stack (make serve in another terminal)
+	$(PY) -m bot.chat
+
+run: install train ## install, train if stale, start every service and open a chat
+	$(PY) -m bot.launcher --chat
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy actions bot nlu sandbox
+
+validate: install ## rasa data validate
+	$(RASA) data validate --config config.yml --domain $(DOMAIN) --data $(DATA) --fail-on-warnings
+
+unit: install ## unit tests (no trained model needed)
+	$(PY) -m pytest -q -m "not e2e and not model"
+
+conversations: install train ## conversation tests (rasa test --fail-on-prediction-errors)
+	$(RASA) test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out var/results/conversations
+
+e2e: install train ## tests that need the trained model and real processes
+	$(PY) -m pytest -q -m "e2e or model"
+
+test: install ## everything CI runs: lint, unit, validate, train, conversation and end-to-end tests
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory validate
+	$(MAKE) --no-print-directory train
+	$(MAKE) --no-print-directory conversations
+	$(MAKE) --no-print-directory e2e
+
+clean: ## remove trained models, results and sandbox databases (keeps .venv)
+	rm -rf models var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,153 @@
+"""Dossier tracking: public status for anyone with the code; details only for the verified owner."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.clients import PortalError, ServiceUnavailable, clients
+from actions.common import bullets, display_date, language, latest_entity_values
+from nlu.components.patterns import normalise_dossier_code
+
+TOKEN_SLOTS = ("identity_token", "identity_expires_at", "verified_name")
+
+
+def valid_token(tracker: Tracker) -> str | None:
+    """The identity token kept with this conversation, if it has not expired."""
+    token = tracker.get_slot("identity_token")
+    expires_at = tracker.get_slot("identity_expires_at") or 0
+    if token and float(expires_at) > time.time():
+        return str(token)
+    return None
+
+
+def clear_token() -> list[EventType]:
+    return [SlotSet(name, None) for name in TOKEN_SLOTS]
+
+
+class ActionResetDossier(Action):
+    """A new status question without a code must not silently reuse the previous code."""
+
+    def name(self) -> str:
+        return "action_reset_dossier"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events: list[EventType] = [SlotSet("pending_verification", False)]
+        if not latest_entity_values(tracker, "dossier_code"):
+            events.append(SlotSet("dossier_code", None))
+        return events
+
+
+class ValidateDossierForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_dossier_form"
+
+    async def validate_dossier_code(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> dict[str, Any]:
+        code = normalise_dossier_code(str(slot_value or ""))
+        if code is None:
+            typed = " ".join(str(slot_value or "").split())
+            shown = typed if len(typed) <= 40 else typed[:40] + "…"
+            dispatcher.utter_message(
+                response="utter_invalid_dossier_code", dossier_code_input=shown
+            )
+            return {"dossier_code": None}
+        return {"dossier_code": code}
+
+
+class ActionDossierStatus(Action):
+    def name(self) -> str:
+        return "action_dossier_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events: list[EventType] = [SlotSet("pending_verification", False)]
+        if tracker.get_slot("identity_failed"):
+            # The identity form already explained why it stopped (locked, too many codes...).
+            return [*events, SlotSet("identity_failed", False)]
+        code = tracker.get_slot("dossier_code")
+        if not code:
+            if valid_token(tracker):
+                dispatcher.utter_message(response="utter_ask_dossier_code")
+            return events
+        lang = language(tracker)
+        token = valid_token(tracker)
+        if tracker.get_slot("identity_token") and not token:
+            dispatcher.utter_message(response="utter_session_expired")
+            events += clear_token()
+        portal = clients().portal
+        try:
+            try:
+                dossier = await portal.get_dossier(code, lang, token)
+            except PortalError as exc:
+                if exc.code != "invalid_token":
+                    raise
+                dispatcher.utter_message(response="utter_session_expired")
+                events += clear_token()
+                token = None
+                dossier = await portal.get_dossier(code, lang)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return events
+        except PortalError:
+            dispatcher.utter_message(response="utter_dossier_not_found", dossier_code=code)
+            return [*events, SlotSet("dossier_code", None)]
+
+        if dossier.get("detail_level") == "owner":
+            self.show_details(dispatcher, dossier)
+            return events
+        dispatcher.utter_message(
+            response="utter_dossier_public_status",
+            dossier_code=dossier.get("code", code),
+            status_label=dossier.get("status_label", ""),
+            updated_on=display_date(dossier.get("updated_on")),
+        )
+        if token:
+            dispatcher.utter_message(response="utter_dossier_not_yours")
+            return events
+        dispatcher.utter_message(response="utter_offer_verification")
+        return [*events, SlotSet("pending_verification", True)]
+
+    @staticmethod
+    def show_details(dispatcher: CollectingDispatcher, dossier: dict[str, Any]) -> None:
+        procedure = dossier.get("procedure") or {}
+        dispatcher.utter_message(
+            response="utter_dossier_detail",
+            dossier_code=dossier.get("code", ""),
+            owner_name=dossier.get("owner_name", ""),
+            procedure_name=procedure.get("name", ""),
+            agency=dossier.get("agency", ""),
+            submitted_on=display_date(dossier.get("submitted_on")),
+            due_on=display_date(dossier.get("due_on")),
+            status_label=dossier.get("status_label", ""),
+            updated_on=display_date(dossier.get("updated_on")),
+        )
+        missing = list(dossier.get("missing_documents") or [])
+        if missing:
+            dispatcher.utter_message(
+                response="utter_dossier_missing_documents",
+                missing_documents=bullets(missing),
+                supplement_deadline=display_date(dossier.get("supplement_deadline")),
+            )
+        if dossier.get("refusal_reason"):
+            dispatcher.utter_message(
+                response="utter_dossier_refusal_reason", refusal_reason=dossier["refusal_reason"]
+            )
+        if dossier.get("pickup"):
+            dispatcher.utter_message(response="utter_dossier_pickup", pickup=dossier["pickup"])
+        if dossier.get("next_step"):
+            dispatcher.utter_message(
+                response="utter_dossier_next_step", next_step=dossier["next_step"]
+            )

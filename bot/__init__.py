@@ -1,0 +1,1 @@
+"""The assistant's runtime: domain, endpoints, channels, launcher and terminal chat."""

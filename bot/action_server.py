@@ -1,0 +1,27 @@
+"""Runs the rasa-sdk action server with personal data masked in its logs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from bot.logmask import install_pii_filter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Start the action server")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ACTIONS_PORT", "5055")))
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)-7s %(name)s - %(message)s",
+    )
+    install_pii_filter()
+    from rasa_sdk.endpoint import run  # imported here: nothing heavy at import time
+
+    run("actions", port=args.port)
+
+
+if __name__ == "__main__":
+    main()

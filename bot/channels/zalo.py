@@ -1,0 +1,521 @@
+"""Zalo Official Account (OA) channel for Rasa.
+
+API versions this module follows:
+- Zalo OA webhook: header ``X-ZEvent-Signature: mac=<hex>`` where
+  ``<hex> = sha256(app_id + raw request body + timestamp + OA secret key)`` (``timestamp`` is the
+  field of the JSON body; the OA secret key is the one of the OA linked to the app, not the app
+  secret). Zalo expects 200 within about 2 seconds, so messages are handled in the background.
+  Events used: ``user_send_text`` (also what an ``oa.query.*`` button press sends); other
+  ``user_send_*`` events get a polite protocol fallback; everything else is acknowledged and
+  ignored.
+- Zalo OA Open API v3.0: ``POST {ZALO_API_BASE_URL}/v3.0/oa/message/cs`` with header
+  ``access_token``; body ``{"recipient": {"user_id": ...}, "message": {...}}``; answers HTTP 200
+  with ``{"error": 0, ...}`` on success and a negative ``error`` code otherwise. Text at most
+  2000 characters; a "template" attachment carries at most 5 buttons of type
+  ``oa.query.show`` / ``oa.query.hide`` (payload string, at most 1000 characters, title at most
+  100) or ``oa.open.url``.
+- Zalo's rule for consultation ("tư vấn") messages as of 2026: an OA may send them only within
+  7 days of the user's last interaction (free within 48 hours). We keep each user's last
+  interaction time in memory and never send outside the window (``ZALO_CS_WINDOW_HOURS``).
+- Rasa 3.6 custom connectors (``InputChannel.blueprint``, ``OutputChannel.send_response``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.common import (
+    BackgroundTasks,
+    KeyedLocks,
+    LruDict,
+    RecentIds,
+    RetryPolicy,
+    call_with_retry,
+    loggable_text,
+    protocol_text,
+    split_text,
+)
+from bot.logmask import PiiFilter
+
+logger = logging.getLogger(__name__)
+logger.addFilter(PiiFilter())
+
+CHANNEL_NAME = "zalo"
+SENDER_PREFIX = "zalo:"
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+DEFAULT_API_BASE_URL = "https://openapi.zalo.me"
+CS_MESSAGE_PATH = "/v3.0/oa/message/cs"
+TEXT_LIMIT = 2000
+MAX_BUTTONS = 5
+MAX_BUTTON_TITLE = 100
+MAX_QUERY_PAYLOAD = 1000
+# Events that count as the user interacting with the OA (they open the messaging window).
+INTERACTION_EVENTS = frozenset({"follow", "user_click_chatnow", "user_submit_info"})
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ZaloSettings:
+    """Settings of the Zalo channel; secrets come only from the environment."""
+
+    app_id: str = ""
+    oa_secret_key: str = ""
+    access_token: str = ""
+    api_base_url: str = DEFAULT_API_BASE_URL
+    window_hours: float = 7 * 24
+    free_hours: float = 48
+    timeout_seconds: float = 10.0
+    language: str = "vi"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> ZaloSettings:
+        """Read ZALO_* variables; ``overrides`` (non-secret keys of credentials.yml) win."""
+        env = os.environ if env is None else env
+        overrides = overrides or {}
+
+        def pick(key: str, var: str, default: Any) -> Any:
+            return overrides.get(key) or env.get(var) or default
+
+        return cls(
+            app_id=str(pick("app_id", "ZALO_APP_ID", "")),
+            oa_secret_key=env.get("ZALO_OA_SECRET_KEY", ""),
+            access_token=env.get("ZALO_OA_ACCESS_TOKEN", ""),
+            api_base_url=str(pick("api_base_url", "ZALO_API_BASE_URL", DEFAULT_API_BASE_URL)),
+            window_hours=float(pick("window_hours", "ZALO_CS_WINDOW_HOURS", 7 * 24)),
+            timeout_seconds=float(pick("timeout_seconds", "ZALO_TIMEOUT_SECONDS", 10.0)),
+            language=str(pick("language", "ZALO_FALLBACK_LANGUAGE", "vi")),
+            retry=replace(
+                RetryPolicy(), attempts=max(1, int(pick("send_attempts", "ZALO_SEND_ATTEMPTS", 3)))
+            ),
+        )
+
+
+def zalo_signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
+    """The value Zalo puts in ``X-ZEvent-Signature`` for this request."""
+    digest = hashlib.sha256(
+        app_id.encode() + body + timestamp.encode() + oa_secret_key.encode()
+    ).hexdigest()
+    return f"mac={digest}"
+
+
+def verify_signature(settings: ZaloSettings, body: bytes, header: str | None) -> str | None:
+    """``None`` when the request is authentic, else the reason it is not (for the log)."""
+    if not settings.app_id or not settings.oa_secret_key:
+        return "ZALO_APP_ID or ZALO_OA_SECRET_KEY is not set"
+    if not header:
+        return f"no {SIGNATURE_HEADER} header"
+    try:
+        data = json.loads(body)
+        timestamp = str(data["timestamp"])
+    except (ValueError, TypeError, KeyError):
+        return "body without a timestamp"
+    provided = header.strip()
+    if not provided.startswith("mac="):
+        provided = f"mac={provided}"
+    expected = zalo_signature(settings.app_id, body, timestamp, settings.oa_secret_key)
+    if not hmac.compare_digest(provided.encode(), expected.encode()):
+        return "wrong signature"
+    return None
+
+
+@dataclass
+class Interaction:
+    at: float
+    message_id: str | None = None
+    sent: int = 0
+
+
+class InteractionLog:
+    """When each user last interacted with the OA: the customer-service window rule."""
+
+    def __init__(self, settings: ZaloSettings, clock: Clock = time.time) -> None:
+        self.window_seconds = settings.window_hours * 3600
+        self.free_seconds = settings.free_hours * 3600
+        self.clock = clock
+        self._last: LruDict[str, Interaction] = LruDict(200_000)
+
+    def note_user(self, user_id: str, message_id: str | None = None) -> None:
+        self._last.set(user_id, Interaction(at=self.clock(), message_id=message_id))
+
+    def can_send(self, user_id: str) -> bool:
+        last = self._last.get(user_id)
+        return last is not None and self.clock() - last.at <= self.window_seconds
+
+    def note_sent(self, user_id: str) -> None:
+        last = self._last.get(user_id)
+        if last is None:
+            return
+        last.sent += 1
+        if self.clock() - last.at > self.free_seconds:
+            logger.info("zalo: message to user %s sent after the free 48 h window", user_id)
+
+
+class ButtonChoices:
+    """The choices last offered to each user, so a reply "2" means the second button."""
+
+    def __init__(self) -> None:
+        self._choices: LruDict[str, list[str]] = LruDict(100_000)
+
+    def offer(self, user_id: str, payloads: Sequence[str]) -> None:
+        self._choices.set(user_id, list(payloads))
+
+    def resolve(self, user_id: str, text: str) -> str:
+        """The payload for a numeric answer to the last choices; the choices hold one turn."""
+        choices = self._choices.pop(user_id)
+        answer = text.strip().rstrip(".")
+        if choices and answer.isdigit() and 1 <= int(answer) <= len(choices):
+            return choices[int(answer) - 1]
+        return text
+
+
+def to_zalo_buttons(buttons: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
+    """Rasa buttons -> Zalo template buttons; ``None`` if Zalo cannot show them all."""
+    if not buttons or len(buttons) > MAX_BUTTONS:
+        return None
+    mapped: list[dict[str, Any]] = []
+    for button in buttons:
+        title = str(button.get("title") or button.get("payload") or "")
+        if not title or len(title) > MAX_BUTTON_TITLE:
+            return None
+        url = button.get("url")
+        if url:
+            mapped.append({"title": title, "type": "oa.open.url", "payload": {"url": str(url)}})
+            continue
+        payload = str(button.get("payload") or title)
+        if len(payload) > MAX_QUERY_PAYLOAD:
+            return None
+        # An intent payload ("/affirm") would look odd in the chat: send it hidden.
+        kind = "oa.query.hide" if payload.startswith("/") else "oa.query.show"
+        mapped.append({"title": title, "type": kind, "payload": payload})
+    return mapped
+
+
+class ZaloApiError(Exception):
+    """Zalo answered with a non-zero ``error`` code (not retried)."""
+
+
+class ZaloClient:
+    """The OA message API (v3.0 ``/oa/message/cs``) on ``httpx.AsyncClient``."""
+
+    def __init__(
+        self, settings: ZaloSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.settings.api_base_url.rstrip("/"),
+                timeout=httpx.Timeout(self.settings.timeout_seconds),
+                transport=self._transport,
+            )
+        return self._client
+
+    async def send_cs(self, user_id: str, message: Mapping[str, Any]) -> bool:
+        """Send one consultation message; retries transient failures, never raises."""
+        body = {"recipient": {"user_id": user_id}, "message": dict(message)}
+        headers = {"access_token": self.settings.access_token}
+
+        async def post() -> dict[str, Any]:
+            reply = await self.client.post(CS_MESSAGE_PATH, json=body, headers=headers)
+            reply.raise_for_status()
+            data = reply.json()
+            if not isinstance(data, dict) or data.get("error", 0) != 0:
+                code = data.get("error") if isinstance(data, dict) else None
+                text = data.get("message") if isinstance(data, dict) else None
+                raise ZaloApiError(f"error {code}: {text}")
+            return data
+
+        try:
+            data = await call_with_retry(
+                post, policy=self.settings.retry, retry_delay=_zalo_retry_delay, what="Zalo send"
+            )
+        except ZaloApiError as exc:
+            logger.error("zalo: message to user %s refused: %s", user_id, exc)
+            return False
+        except httpx.HTTPError as exc:
+            logger.error(
+                "zalo: message to user %s failed for good: %s", user_id, type(exc).__name__
+            )
+            return False
+        quota = (data.get("data") or {}).get("quota") or {}
+        logger.debug("zalo: sent to user %s (quota %s)", user_id, quota.get("quota_type"))
+        return True
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _zalo_retry_delay(exc: BaseException) -> float | None:
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return 0.0 if status >= 500 or status == 429 else None
+    if isinstance(exc, httpx.TransportError):  # timeouts, connection errors
+        return 0.0
+    return None
+
+
+class ZaloOutput(OutputChannel):
+    """Sends Rasa's replies as Zalo consultation messages, only inside the allowed window."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self,
+        client: ZaloClient,
+        interactions: InteractionLog,
+        choices: ButtonChoices,
+        language: str = "vi",
+    ) -> None:
+        self.client = client
+        self.interactions = interactions
+        self.choices = choices
+        self.language = language
+
+    async def _send(self, user_id: str, message: Mapping[str, Any]) -> bool:
+        ok = await self.client.send_cs(user_id, message)
+        if ok:
+            self.interactions.note_sent(user_id)
+        return ok
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        user_id = recipient_id.removeprefix(SENDER_PREFIX)
+        if not self.interactions.can_send(user_id):
+            logger.warning(
+                "zalo: reply to user %s not sent: outside the customer-service window "
+                "(%.0f h after the user's last interaction)",
+                user_id,
+                self.interactions.window_seconds / 3600,
+            )
+            return
+        text = str(message.get("text") or "")
+        buttons = message.get("buttons") or message.get("quick_replies") or []
+        if buttons:
+            await self._send_with_buttons(user_id, text, buttons)
+        else:
+            for chunk in split_text(text, TEXT_LIMIT):
+                await self._send(user_id, {"text": chunk})
+        image = message.get("image")
+        if image:
+            media = {"media_type": "image", "url": str(image)}
+            await self._send(
+                user_id,
+                {
+                    "attachment": {
+                        "type": "template",
+                        "payload": {"template_type": "media", "elements": [media]},
+                    }
+                },
+            )
+        custom = message.get("custom")
+        if isinstance(custom, Mapping) and isinstance(custom.get("zalo"), Mapping):
+            # e.g. a "request_user_info" template written in the domain's custom payload
+            await self._send(user_id, custom["zalo"])
+
+    async def _send_with_buttons(
+        self, user_id: str, text: str, buttons: Sequence[Mapping[str, Any]]
+    ) -> None:
+        chunks = split_text(text, TEXT_LIMIT) or [""]
+        for chunk in chunks[:-1]:
+            await self._send(user_id, {"text": chunk})
+        payloads = [str(b.get("payload") or b.get("title") or "") for b in buttons]
+        self.choices.offer(user_id, payloads)
+        zalo_buttons = to_zalo_buttons(buttons)
+        if zalo_buttons is not None:
+            template = {"type": "template", "payload": {"buttons": zalo_buttons}}
+            if await self._send(user_id, {"text": chunks[-1], "attachment": template}):
+                return
+            logger.warning(
+                "zalo: buttons for user %s not accepted; sending a numbered list", user_id
+            )
+        lines = [f"{i}. {b.get('title') or b.get('payload')}" for i, b in enumerate(buttons, 1)]
+        numbered = "\n".join(
+            part
+            for part in (
+                chunks[-1],
+                "\n".join(lines),
+                protocol_text("choose_by_number", self.language),
+            )
+            if part
+        )
+        for chunk in split_text(numbered, TEXT_LIMIT):
+            await self._send(user_id, {"text": chunk})
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": text, "buttons": buttons})
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"image": image})
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"custom": json_message})
+
+
+class ZaloInput(InputChannel):
+    """Rasa input channel for Zalo OA webhooks (``/webhooks/zalo/webhook``)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        credentials = dict(credentials or {})
+        for secret in ("oa_secret_key", "secret_key", "access_token"):
+            if credentials.pop(secret, None):
+                logger.warning(
+                    "zalo: %r in credentials.yml is ignored; secrets come from the environment "
+                    "(ZALO_OA_SECRET_KEY, ZALO_OA_ACCESS_TOKEN)",
+                    secret,
+                )
+        return cls(ZaloSettings.from_env(overrides=credentials))
+
+    def __init__(
+        self,
+        settings: ZaloSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.settings = settings or ZaloSettings.from_env()
+        self.client = ZaloClient(self.settings, transport=transport)
+        self.interactions = InteractionLog(self.settings, clock=clock)
+        self.choices = ButtonChoices()
+        self.tasks = BackgroundTasks()
+        self._locks = KeyedLocks()
+        self._recent = RecentIds()
+        if not self.settings.app_id or not self.settings.oa_secret_key:
+            logger.error("zalo: ZALO_APP_ID / ZALO_OA_SECRET_KEY not set; every webhook is refused")
+        if not self.settings.access_token:
+            logger.error("zalo: ZALO_OA_ACCESS_TOKEN is not set; replies will be refused by Zalo")
+
+    def get_output_channel(self) -> OutputChannel:
+        return self.output()
+
+    def output(self) -> ZaloOutput:
+        return ZaloOutput(self.client, self.interactions, self.choices, self.settings.language)
+
+    async def aclose(self) -> None:
+        await self.tasks.wait_idle()
+        await self.client.aclose()
+
+    async def _process_text(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        user_id: str,
+        text: str,
+        message_id: str | None,
+    ) -> None:
+        async with self._locks.hold(user_id):
+            text = self.choices.resolve(user_id, text)
+            logger.debug("zalo: user %s -> rasa: %s", user_id, loggable_text(text))
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        self.output(),
+                        f"{SENDER_PREFIX}{user_id}",
+                        input_channel=self.name(),
+                        message_id=message_id,
+                        metadata={"platform": "zalo"},
+                    )
+                )
+            except Exception:
+                logger.exception("zalo: handling a message of user %s failed", user_id)
+
+    async def _send_protocol(self, user_id: str, key: str) -> None:
+        text = protocol_text(key, self.settings.language)
+        await self.output().send_response(f"{SENDER_PREFIX}{user_id}", {"text": text})
+
+    def handle_event(
+        self, data: Mapping[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> str:
+        """Record the interaction and schedule the work; returns what was done (for tests)."""
+        event = str(data.get("event_name") or "")
+        sender = data.get("sender") if isinstance(data.get("sender"), Mapping) else {}
+        user_id = str((sender or {}).get("id") or "")
+        message = data.get("message") if isinstance(data.get("message"), Mapping) else {}
+        message_id = (message or {}).get("msg_id")
+        if not user_id or not (event.startswith("user_send_") or event in INTERACTION_EVENTS):
+            logger.debug("zalo: event %r ignored", event)
+            return "ignored"
+        if message_id and self._recent.seen_before(message_id):
+            logger.info("zalo: message %s delivered twice; ignored", message_id)
+            return "duplicate"
+        self.interactions.note_user(user_id, str(message_id) if message_id else None)
+        if event == "user_send_text":
+            text = str((message or {}).get("text") or "")
+            self.tasks.spawn(
+                self._process_text(on_new_message, user_id, text, message_id),
+                name=f"zalo-{user_id}",
+            )
+            return "forwarded"
+        if event.startswith("user_send_"):
+            self.tasks.spawn(
+                self._send_protocol(user_id, "unsupported_content"), name=f"zalo-{user_id}"
+            )
+            return "unsupported"
+        return "noted"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("zalo_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = request.body or b""
+            problem = verify_signature(self.settings, body, request.headers.get(SIGNATURE_HEADER))
+            if problem:
+                logger.warning(
+                    "zalo: webhook call from %s refused: %s",
+                    request.remote_addr or request.ip,
+                    problem,
+                )
+                return response.json({"status": "unauthorized"}, status=401)
+            data = json.loads(body)
+            if not isinstance(data, Mapping):
+                return response.json({"status": "ignored"})
+            outcome = self.handle_event(data, on_new_message)
+            return response.json({"status": outcome})
+
+        @webhook.listener("after_server_stop")
+        async def close(*_: Any) -> None:
+            with contextlib.suppress(Exception):
+                await self.aclose()
+
+        return webhook

@@ -1,0 +1,285 @@
+"""Starts every service as a plain process, waits until each answers, and stops them all together.
+
+python -m bot.launcher          # foreground, logs prefixed by service; Ctrl-C stops everything
+python -m bot.launcher --chat   # logs go to var/logs/, a terminal chat opens; quitting stops all
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from bot.settings import ROOT, Settings, active_credentials
+
+PY = sys.executable
+RASA = str(Path(PY).with_name("rasa"))
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    health: Callable[[httpx.Client], bool]
+    process: subprocess.Popen[bytes] | None = None
+
+
+def _ok(url: str, method: str = "GET") -> Callable[[httpx.Client], bool]:
+    def check(client: httpx.Client) -> bool:
+        try:
+            return client.request(method, url, timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def services(settings: Settings, model: str) -> list[Service]:
+    var = settings.var_dir
+    credentials = var / "credentials.yml"
+    endpoints = var / "endpoints.yml"
+    found: list[Service] = []
+    if settings.start_sandbox:
+        found.append(
+            Service(
+                "sandbox",
+                [PY, "-m", "sandbox"],
+                lambda c: (
+                    _ok(f"{settings.identity_url}/health")(c)
+                    and _ok(f"{settings.portal_url}/health")(c)
+                ),
+            )
+        )
+    found.append(
+        Service(
+            "actions",
+            [PY, "-m", "bot.action_server", "--port", str(settings.actions_port)],
+            _ok(f"http://{settings.host}:{settings.actions_port}/health"),
+        )
+    )
+    found.append(
+        Service(
+            "rasa",
+            [
+                RASA,
+                "run",
+                "--model",
+                model,
+                "--enable-api",
+                "--cors",
+                "*",
+                "--interface",
+                settings.host,
+                "--port",
+                str(settings.rasa_port),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(credentials),
+                "--logging-config-file",
+                str(ROOT / "bot" / "logging.yml"),
+            ]
+            + (
+                ["--auth-token", os.environ["RASA_AUTH_TOKEN"]]
+                if os.environ.get("RASA_AUTH_TOKEN")
+                else []
+            ),
+            _ok(f"{settings.rasa_url}/"),
+        )
+    )
+    webchat = ROOT / "bot" / "webchat"
+    if webchat.is_dir():
+        found.append(
+            Service(
+                "webchat",
+                [
+                    PY,
+                    "-m",
+                    "http.server",
+                    str(settings.webchat_port),
+                    "--bind",
+                    settings.host,
+                    "--directory",
+                    str(webchat),
+                ],
+                _ok(f"{settings.webchat_url}/"),
+            )
+        )
+    return found
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """Write the effective endpoints/credentials into var/ and return the services' environment."""
+    env = settings.service_env()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    (settings.var_dir / "sandbox").mkdir(exist_ok=True)
+    (settings.var_dir / "logs").mkdir(exist_ok=True)
+    (settings.var_dir / "endpoints.yml").write_text(
+        Path(settings.endpoints_template).read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    template = (ROOT / "bot" / "credentials.yml").read_text(encoding="utf-8")
+    (settings.var_dir / "credentials.yml").write_text(
+        active_credentials(template, env), encoding="utf-8"
+    )
+    return env
+
+
+def _pump(stream: IO[bytes], prefix: str) -> None:
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"{prefix} {line.decode('utf-8', 'replace')}")
+        sys.stdout.flush()
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, model: str, log_to_files: bool) -> None:
+        self.settings = settings
+        self.services = services(settings, model)
+        self.log_to_files = log_to_files
+        self._stopping = False
+
+    def start(self, timeout: float = 180.0) -> None:
+        env = prepare(self.settings)
+        width = max(len(s.name) for s in self.services)
+        for service in self.services:
+            if self.log_to_files:
+                log = open(self.settings.var_dir / "logs" / f"{service.name}.log", "ab")  # noqa: SIM115
+                service.process = subprocess.Popen(
+                    service.command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            else:
+                service.process = subprocess.Popen(
+                    service.command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                assert service.process.stdout is not None
+                threading.Thread(
+                    target=_pump,
+                    args=(service.process.stdout, f"[{service.name:<{width}}]"),
+                    daemon=True,
+                ).start()
+        self._wait_healthy(timeout)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.services)
+        with httpx.Client() as client:
+            while pending:
+                for service in list(pending):
+                    self._check_alive(service)
+                    if service.health(client):
+                        print(f"launcher: {service.name} is up", flush=True)
+                        pending.remove(service)
+                if time.monotonic() > deadline:
+                    names = ", ".join(s.name for s in pending)
+                    raise RuntimeError(f"not up after {timeout:.0f}s: {names}")
+                time.sleep(0.5)
+
+    def _check_alive(self, service: Service) -> None:
+        if service.process is not None and service.process.poll() is not None:
+            where = f" (see var/logs/{service.name}.log)" if self.log_to_files else ""
+            raise RuntimeError(
+                f"{service.name} exited with code {service.process.returncode}{where}"
+            )
+
+    def watch(self) -> None:
+        """Block until a service dies or a signal asks us to stop."""
+        while not self._stopping:
+            for service in self.services:
+                self._check_alive(service)
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self._stopping = True
+        running = [s for s in self.services if s.process and s.process.poll() is None]
+        for service in reversed(running):
+            assert service.process is not None
+            try:
+                os.killpg(service.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        for service in running:
+            assert service.process is not None
+            try:
+                service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(service.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                service.process.wait()
+
+
+def resolve_model(settings: Settings) -> str:
+    path = Path(settings.model)
+    if path.is_dir():
+        models = sorted(path.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        if not models:
+            raise SystemExit("No trained model in models/: run `make train` first.")
+        return str(models[-1])
+    return str(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--chat", action="store_true", help="open a terminal chat once all are up")
+    args = parser.parse_args()
+    settings = Settings()
+    supervisor = Supervisor(settings, resolve_model(settings), log_to_files=args.chat)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    code = 0
+    try:
+        supervisor.start()
+        print(
+            f"launcher: all services answer after {time.monotonic() - started:.1f}s\n"
+            f"  Rasa REST   {settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  identity    {settings.identity_url}/docs\n"
+            f"  portal      {settings.portal_url}/docs\n"
+            f"  web chat    {settings.webchat_url}/index.html",
+            flush=True,
+        )
+        if args.chat:
+            from bot.chat import chat
+
+            chat(settings.rasa_url)
+        else:
+            supervisor.watch()
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"launcher: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        print("launcher: stopping all services", flush=True)
+        supervisor.stop()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

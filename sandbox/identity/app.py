@@ -1,0 +1,124 @@
+"""FastAPI app of the identity sandbox (e-authentication against the population database)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Path, Query
+
+from sandbox.common import (
+    Clock,
+    error_responses,
+    install_error_handlers,
+    install_request_logging,
+    make_engine,
+)
+from sandbox.identity.schemas import (
+    ConfirmRequest,
+    Health,
+    IntrospectRequest,
+    IntrospectResponse,
+    SmsList,
+    StartVerificationRequest,
+    StartVerificationResponse,
+    TokenResponse,
+)
+from sandbox.identity.seed import seed_identity
+from sandbox.identity.service import IdentityService
+from sandbox.settings import Settings
+
+DESCRIPTION = """Sandbox of the e-authentication API: a citizen proves who they are with a
+one-time code sent by SMS to the phone registered in the (sample) population database.
+SMS are not sent: they are written to an outbox, readable at `GET /sandbox/sms` in sandbox mode.
+All data is sample data. Errors are JSON `{"error": code, "message": text, ...}`."""
+
+
+def create_identity_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
+    """Build the app: engine, tables and seed citizens are created here, not at import."""
+    engine = make_engine(settings.identity_db_url)
+    seed_identity(engine)
+    service = IdentityService(engine, settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Identity API (sandbox)",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.service = service
+    install_error_handlers(app)
+    install_request_logging(app, "identity")
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        return Health()
+
+    @app.post(
+        "/v1/verifications",
+        status_code=201,
+        response_model=StartVerificationResponse,
+        tags=["verification"],
+        summary="Send a one-time code to the citizen's registered phone",
+        responses=error_responses(
+            (400, "`invalid_id_number` (with `reason`)"),
+            (404, "`citizen_not_found`"),
+            (423, "`locked` (with `retry_after`)"),
+            (429, "`too_many_requests` (with `retry_after`)"),
+        ),
+    )
+    def start_verification(body: StartVerificationRequest) -> StartVerificationResponse:
+        return StartVerificationResponse(**service.start_verification(body.id_number))
+
+    @app.post(
+        "/v1/verifications/{verification_id}/confirm",
+        response_model=TokenResponse,
+        tags=["verification"],
+        summary="Check the code and issue an access token",
+        responses=error_responses(
+            (400, "`wrong_code` (with `attempts_left`)"),
+            (404, "`verification_not_found`"),
+            (409, "`already_used`"),
+            (410, "`expired` (past its lifetime, or superseded by a newer code)"),
+            (423, "`locked` (with `retry_after`; also the answer to the last allowed wrong code)"),
+        ),
+    )
+    def confirm(
+        body: ConfirmRequest,
+        verification_id: str = Path(..., description="From POST /v1/verifications."),
+    ) -> TokenResponse:
+        return TokenResponse(**service.confirm(verification_id, body.code))
+
+    @app.post(
+        "/v1/tokens/introspect",
+        response_model=IntrospectResponse,
+        response_model_exclude_none=True,
+        tags=["tokens"],
+        summary="Is this access token active? (RFC 7662 style)",
+        responses=error_responses(),
+    )
+    def introspect(body: IntrospectRequest) -> IntrospectResponse:
+        return IntrospectResponse(**service.introspect(body.token))
+
+    if settings.sandbox_mode:
+
+        @app.get(
+            "/sandbox/sms",
+            response_model=SmsList,
+            tags=["sandbox"],
+            summary="Read the SMS outbox for a phone (sandbox mode only)",
+            responses=error_responses(),
+        )
+        def sms(
+            phone: str = Query(..., description="e.g. 0912345678 or +84912345678"),
+        ) -> SmsList:
+            return SmsList.parse_obj({"messages": service.sms_for_phone(phone)})
+
+    return app

@@ -1,0 +1,70 @@
+"""`python -m sandbox` serves both apps on the given ports and stops cleanly on a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sandbox_helpers import FIXTURE_CATALOGUE
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"sandbox exited early with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).json() == {"status": "ok"}:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not healthy after {timeout}s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_python_m_sandbox_serves_both_apps(tmp_path: Path, sig: signal.Signals) -> None:
+    identity_port, portal_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "IDENTITY_DB_URL": f"sqlite:///{tmp_path}/identity.db",
+        "PORTAL_DB_URL": f"sqlite:///{tmp_path}/portal.db",
+        "PORTAL_CATALOGUE_DIR": str(FIXTURE_CATALOGUE),
+        "PORTAL_PORT": str(portal_port),  # from the environment...
+    }
+    env.pop("SANDBOX_TOKEN_SECRET", None)  # ...and a secret generated at start
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--identity-port", str(identity_port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{identity_port}/health", process)
+        wait_healthy(f"http://127.0.0.1:{portal_port}/health", process)
+        response = httpx.get(f"http://127.0.0.1:{portal_port}/v1/dossiers/H31.05-260915-0006")
+        assert response.json()["status"] == "completed"
+        process.send_signal(sig)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output.decode()
+    assert b"Application shutdown complete" in output
