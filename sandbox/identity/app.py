@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 from fastapi import FastAPI, Path, Query
 
@@ -92,7 +93,7 @@ def create_identity_app(settings: Settings, clock: Clock = time.time) -> FastAPI
     )
     def confirm(
         body: ConfirmRequest,
-        verification_id: str = Path(..., description="From POST /v1/verifications."),
+        verification_id: Annotated[str, Path(description="From POST /v1/verifications.")],
     ) -> TokenResponse:
         return TokenResponse(**service.confirm(verification_id, body.code))
 
@@ -117,7 +118,7 @@ def create_identity_app(settings: Settings, clock: Clock = time.time) -> FastAPI
             responses=error_responses(),
         )
         def sms(
-            phone: str = Query(..., description="e.g. 0912345678 or +84912345678"),
+            phone: Annotated[str, Query(description="e.g. 0912345678 or +84912345678")],
         ) -> SmsList:
             return SmsList.parse_obj({"messages": service.sms_for_phone(phone)})
 

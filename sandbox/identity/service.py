@@ -176,11 +176,11 @@ class IdentityService:
             if verification.used_at is not None:
                 raise ApiError(409, "already_used", "This code was already used.")
             if verification.superseded_at is not None or now >= verification.expires_at:
-                raise ApiError(
-                    410, "expired", "This code has expired or a newer one was sent."
-                )
+                raise ApiError(410, "expired", "This code has expired or a newer one was sent.")
 
-            if hmac.compare_digest(self._hash(verification_id, code.strip()), verification.code_hash):
+            if hmac.compare_digest(
+                self._hash(verification_id, code.strip()), verification.code_hash
+            ):
                 marked = session.execute(
                     update(Verification)
                     .where(Verification.id == verification_id, Verification.used_at.is_(None))

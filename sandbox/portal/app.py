@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Dict, Union
+from typing import Annotated, Any, Dict
 
 from fastapi import FastAPI, Header, Path, Query
 
@@ -36,6 +36,8 @@ from sandbox.settings import Settings
 from sandbox.tokens import TokenError, verify_token
 
 logger = logging.getLogger("sandbox.portal")
+
+LangQuery = Annotated[Lang, Query(description="Language of the texts: vi (default) or en.")]
 
 DOSSIER_CODE = re.compile(r"^[0-9A-Z]{2,5}(\.[0-9A-Z]{2,5}){1,4}-\d{6}-\d{4,6}$")
 
@@ -95,8 +97,10 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
         responses=error_responses(),
     )
     def list_procedures(
-        q: str | None = Query(None, description='e.g. "ho chieu"; omitted: all procedures'),
-        lang: Lang = Query(Lang.vi),
+        q: Annotated[
+            str | None, Query(description='e.g. "ho chieu"; omitted: all procedures')
+        ] = None,
+        lang: LangQuery = Lang.vi,
     ) -> ProcedureList:
         items = [
             {"id": p.id, "name": p.name.get(lang.value), "summary": p.summary.get(lang.value)}
@@ -112,10 +116,12 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
         responses=error_responses((404, "`procedure_not_found`, `variant_not_found`")),
     )
     def get_procedure(
-        procedure_id: str = Path(..., description="e.g. passport"),
-        lang: Lang = Query(Lang.vi),
-        variant: str | None = Query(None, description="Variant id; default variant if omitted"),
-        province: str | None = Query(None, description='e.g. "Hà Nội"'),
+        procedure_id: Annotated[str, Path(description="e.g. passport")],
+        lang: LangQuery = Lang.vi,
+        variant: Annotated[
+            str | None, Query(description="Variant id; the default variant if omitted")
+        ] = None,
+        province: Annotated[str | None, Query(description='e.g. "Hà Nội"')] = None,
     ) -> ProcedureDetail:
         procedure = catalogue.get(procedure_id.strip().lower())
         if procedure is None:
@@ -132,7 +138,7 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
 
     @app.get(
         "/v1/dossiers/{code}",
-        response_model=Union[OwnerDossierStatus, PublicDossierStatus],
+        response_model=OwnerDossierStatus | PublicDossierStatus,
         tags=["dossiers"],
         summary="Dossier status by code; details only with the owner's token",
         responses=error_responses(
@@ -142,11 +148,12 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
         ),
     )
     def get_dossier(
-        code: str = Path(..., description="e.g. 000.00.10.H26-261110-0001"),
-        lang: Lang = Query(Lang.vi),
-        authorization: str | None = Header(
-            None, description="Optional: `Bearer <access token from the identity API>`"
-        ),
+        code: Annotated[str, Path(description="e.g. 000.00.10.H26-261110-0001")],
+        lang: LangQuery = Lang.vi,
+        authorization: Annotated[
+            str | None,
+            Header(description="Optional: `Bearer <access token from the identity API>`"),
+        ] = None,
     ) -> Dict[str, Any]:
         normalised = normalise_dossier_code(code)
         if not DOSSIER_CODE.match(normalised):

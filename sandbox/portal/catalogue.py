@@ -198,7 +198,7 @@ def _score_phrase(query: str, query_words: List[str], phrase: str) -> float:
         if q in words or (len(q) >= 3 and any(w.startswith(q) for w in words))
     )
     share = matched / len(query_words)
-    return 40.0 * share if share >= 0.5 else 0.0
+    return 40.0 * share if share > 0.5 else 0.0
 
 
 def score(procedure: Procedure, query: str) -> float:

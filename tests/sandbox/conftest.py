@@ -8,11 +8,11 @@ from typing import Any, Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sandbox_helpers import FIXTURE_CATALOGUE, SECRET, FakeClock
 
 from sandbox.identity import create_identity_app
 from sandbox.portal import create_portal_app
 from sandbox.settings import Settings
+from tests.sandbox.helpers import FIXTURE_CATALOGUE, SECRET, FakeClock
 
 
 @pytest.fixture

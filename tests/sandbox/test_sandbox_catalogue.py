@@ -9,11 +9,11 @@ from typing import Any, Dict
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sandbox_helpers import FIXTURE_CATALOGUE, FakeClock
 
 from sandbox.portal import create_portal_app
 from sandbox.portal.catalogue import CatalogueError, fold, load_catalogue
 from sandbox.settings import DEFAULT_CATALOGUE_DIR, Settings
+from tests.sandbox.helpers import FIXTURE_CATALOGUE, FakeClock
 
 # The 13 procedure ids of docs/CONTRACT.md.
 CONTRACT_PROCEDURES = {
@@ -121,9 +121,7 @@ def test_detail_with_variant_in_english(portal: TestClient) -> None:
 
 @pytest.mark.parametrize("province", ["Hà Nội", "ha noi", "Thành phố Hà Nội", "TP. Hà Nội"])
 def test_province_note(portal: TestClient, province: str) -> None:
-    body = portal.get(
-        "/v1/procedures/passport", params={"province": province, "lang": "en"}
-    ).json()
+    body = portal.get("/v1/procedures/passport", params={"province": province, "lang": "en"}).json()
     assert body["province_note"] == "Hà Nội note."
 
 

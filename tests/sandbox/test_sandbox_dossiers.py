@@ -5,15 +5,6 @@ from __future__ import annotations
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sandbox_helpers import (
-    AN_ID,
-    AN_PHONE,
-    BINH_ID,
-    BINH_PHONE,
-    CUONG_ID,
-    FakeClock,
-    login,
-)
 from sqlalchemy import func, select
 
 from sandbox.common import make_engine
@@ -22,6 +13,15 @@ from sandbox.portal.models import Dossier
 from sandbox.portal.seed import SEED_DOSSIERS, STATUS_LABELS, STATUSES, seed_portal
 from sandbox.settings import Settings
 from sandbox.tokens import AUDIENCE, ISSUER, issue_token
+from tests.sandbox.helpers import (
+    AN_ID,
+    AN_PHONE,
+    BINH_ID,
+    BINH_PHONE,
+    CUONG_ID,
+    FakeClock,
+    login,
+)
 
 PASSPORT = "000.00.10.H26-261110-0001"
 ID_CARD = "000.00.10.H26-261020-0002"
@@ -97,9 +97,7 @@ def test_owner_view_in_vietnamese(portal: TestClient, settings: Settings, clock:
     assert body["owner_match"] is True
     assert body["owner_name"] == "Nguyễn Văn An"
     assert body["procedure"] == {"id": "passport", "name": "Cấp hộ chiếu phổ thông"}
-    assert body["missing_documents"] == [
-        "Ảnh chân dung 4x6 cm, nền trắng, chụp không quá 6 tháng"
-    ]
+    assert body["missing_documents"] == ["Ảnh chân dung 4x6 cm, nền trắng, chụp không quá 6 tháng"]
     assert body["supplement_deadline"] == "2026-12-10"
     assert body["refusal_reason"] is None
     assert body["pickup"] is None
@@ -250,9 +248,7 @@ def test_identity_token_opens_the_portal(
     """The real flow: verify with a code at the identity app, use the token at the portal."""
     an_token = login(identity, AN_ID, AN_PHONE)
     binh_token = login(identity, BINH_ID, BINH_PHONE)
-    assert portal.get(f"/v1/dossiers/{ID_CARD}", headers=bearer(an_token)).json()[
-        "owner_match"
-    ]
+    assert portal.get(f"/v1/dossiers/{ID_CARD}", headers=bearer(an_token)).json()["owner_match"]
     assert (
         portal.get(f"/v1/dossiers/{ID_CARD}", headers=bearer(binh_token)).json()["owner_match"]
         is False

@@ -10,7 +10,15 @@ from typing import Callable
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sandbox_helpers import (
+from sqlalchemy import func, select
+
+from sandbox.common import make_engine
+from sandbox.identity import create_identity_app
+from sandbox.identity.models import Citizen
+from sandbox.identity.seed import SEED_CITIZENS, seed_identity
+from sandbox.settings import Settings
+from sandbox.tokens import AUDIENCE, ISSUER
+from tests.sandbox.helpers import (
     AN_ID,
     AN_PHONE,
     BINH_ID,
@@ -23,14 +31,6 @@ from sandbox_helpers import (
     start,
     wrong,
 )
-from sqlalchemy import func, select
-
-from sandbox.common import make_engine
-from sandbox.identity import create_identity_app
-from sandbox.identity.models import Citizen
-from sandbox.identity.seed import SEED_CITIZENS, seed_identity
-from sandbox.settings import Settings
-from sandbox.tokens import AUDIENCE, ISSUER
 
 
 def test_health(identity: TestClient) -> None:
@@ -126,7 +126,9 @@ def test_start_malformed_body(identity: TestClient) -> None:
 
 def test_confirm_right_code_issues_token(identity: TestClient, clock: FakeClock) -> None:
     verification = start(identity)
-    status, body = confirm(identity, verification["verification_id"], latest_code(identity, AN_PHONE))
+    status, body = confirm(
+        identity, verification["verification_id"], latest_code(identity, AN_PHONE)
+    )
     assert status == 200
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 900
@@ -319,9 +321,7 @@ def test_introspection(identity: TestClient, clock: FakeClock) -> None:
         "active": False
     }
     clock.advance(900)
-    assert identity.post("/v1/tokens/introspect", json={"token": token}).json() == {
-        "active": False
-    }
+    assert identity.post("/v1/tokens/introspect", json={"token": token}).json() == {"active": False}
 
 
 def test_logs_never_contain_id_phone_or_code(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox_helpers import FIXTURE_CATALOGUE
+
+from tests.sandbox.helpers import FIXTURE_CATALOGUE
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Helpers and test accounts shared by the sandbox tests (a unique module name, not conftest)."""
+"""Helpers and test accounts shared by the sandbox tests."""
 
 from __future__ import annotations
 

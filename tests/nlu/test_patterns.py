@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from nlu.components.extractors import find_pattern_entities
+from nlu.components.patterns import id_number_problem, normalise_dossier_code
+from nlu.components.text import fold, guess_language, normalise_token
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("001090001234", None),
+        ("079185005678", None),
+        ("031 200 001 111", None),
+        ("123456789", "cmnd"),
+        ("00109000123", "length"),
+        ("003090001234", "province"),  # 003 is not a province code
+        ("001790001234", "century"),
+        ("001399001234", "year"),  # a woman born in 2099
+    ],
+)
+def test_id_number_structure(value: str, problem: str | None) -> None:
+    assert id_number_problem(value, today=dt.date(2026, 11, 29)) == problem
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("000.00.10.H26-261110-0001", "000.00.10.H26-261110-0001"),
+        ("000.00.10.h26-261110-0001", "000.00.10.H26-261110-0001"),
+        ("H29.22-261112-0123", "H29.22-261112-0123"),
+        ("000.00.10.H26-261310-0001", None),  # month 13
+        ("000-00-10-H26-261110-0001", None),
+        ("261110-0001", None),
+    ],
+)
+def test_dossier_code_family(typed: str, code: str | None) -> None:
+    assert normalise_dossier_code(typed) == code
+
+
+def test_entities_found_by_validating_patterns() -> None:
+    text = "hs 000.00.10.H26-261110-0001, cccd 001090001234, sdt 0912 345 678, ma 482913"
+    found = {e["entity"]: e["value"] for e in find_pattern_entities(text, otp_expected=False)}
+    assert found == {
+        "dossier_code": "000.00.10.H26-261110-0001",
+        "id_number": "001090001234",
+        "phone_number": "0912 345 678",
+        "otp": "482913",
+    }
+
+
+def test_numbers_that_are_not_codes() -> None:
+    assert find_pattern_entities("so 001790001234 trung thuong", otp_expected=False) == []
+    assert find_pattern_entities("lệ phí 135000 đ phải không", otp_expected=True) == []
+    assert find_pattern_entities("xổ số 123456 trúng không", otp_expected=False) == []
+
+
+def test_folding_and_abbreviations() -> None:
+    assert fold("Căn cước ĐỊNH DANH") == "can cuoc dinh danh"
+    assert normalise_token("ko") == "khong"
+    assert normalise_token("CCCD") == "can cuoc cong dan"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("làm căn cước ở đâu", "vi"),
+        ("lam can cuoc o dau", "vi"),
+        ("How much is a passport?", "en"),
+        ("hello", "en"),
+        ("001090001234", None),
+        ("ok", None),
+    ],
+)
+def test_language_guess(text: str, lang: str | None) -> None:
+    assert guess_language(text) == lang
