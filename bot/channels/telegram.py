@@ -35,7 +35,7 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update, User
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
@@ -327,11 +327,9 @@ class TelegramConversations:
         self.retry = retry
         self._languages: LruDict[str, str] = LruDict(50_000)
 
-    def language(self, chat_id: int | str, user: User | None) -> str:
-        chosen = self._languages.get(str(chat_id))
-        if chosen:
-            return chosen
-        return normalise_language(user.language_code if user else None)
+    def language(self, chat_id: int | str, language_code: str | None) -> str:
+        """The chat's language for protocol fallbacks: /lang choice, else the user's app."""
+        return self._languages.get(str(chat_id)) or normalise_language(language_code)
 
     async def send_protocol(self, chat_id: int | str, key: str, language: str) -> None:
         await send_rasa_reply(
@@ -352,13 +350,14 @@ class TelegramConversations:
             return
         chat_id = message.chat.id
         user = message.from_user
-        metadata = {"platform": "telegram", "language_code": user.language_code if user else None}
+        code = user.language_code if user else None
+        metadata = {"platform": "telegram", "language_code": code}
         if not message.text:
-            await self.send_protocol(chat_id, "unsupported_content", self.language(chat_id, user))
+            await self.send_protocol(chat_id, "unsupported_content", self.language(chat_id, code))
             return
         text = self._command_to_text(chat_id, message.text)
         if text is None:
-            await self.send_protocol(chat_id, "lang_usage", self.language(chat_id, user))
+            await self.send_protocol(chat_id, "lang_usage", self.language(chat_id, code))
             return
         await self.forward(chat_id, text, metadata, deliver)
 
@@ -392,7 +391,7 @@ class TelegramConversations:
         payload = self.callbacks.decode(query.data or "")
         if payload is None:
             await self.send_protocol(
-                chat_id, "button_expired", self.language(chat_id, query.from_user)
+                chat_id, "button_expired", self.language(chat_id, query.from_user.language_code)
             )
             return
         await self.forward(chat_id, payload, metadata, deliver)
@@ -498,9 +497,10 @@ class TelegramInput(InputChannel):
         return hmac.compare_digest(provided.encode(), expected.encode())
 
     async def aclose(self) -> None:
-        if self._bot is not None:
+        bot, self._bot, self._conversations = self._bot, None, None
+        if bot is not None:
             with contextlib.suppress(Exception):
-                await self._bot.shutdown()
+                await bot.shutdown()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("telegram_ptb_webhook", __name__)

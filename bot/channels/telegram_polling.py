@@ -136,7 +136,7 @@ class TelegramPoller:
             replies = await self.rasa.send(f"{SENDER_PREFIX}{chat_id}", text, metadata)
         except RasaUnavailable as exc:
             logger.error("telegram polling: Rasa unavailable for chat %s: %s", chat_id, exc)
-            language = self.conversations.language(chat_id, None)
+            language = self.conversations.language(chat_id, metadata.get("language_code"))
             await self.conversations.send_protocol(chat_id, "service_unavailable", language)
             return
         for reply in replies:

@@ -265,8 +265,9 @@ class ZaloClient:
         return True
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
 
 def _zalo_retry_delay(exc: BaseException) -> float | None:

@@ -141,6 +141,7 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
         response_model=OwnerDossierStatus | PublicDossierStatus,
         tags=["dossiers"],
         summary="Dossier status by code; details only with the owner's token",
+        response_description="The public view, or the owner's view with the owner's token",
         responses=error_responses(
             (400, "`invalid_dossier_code`"),
             (401, "`invalid_token` (a token was given but is invalid or expired)"),

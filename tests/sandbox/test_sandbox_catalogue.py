@@ -11,7 +11,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from sandbox.portal import create_portal_app
-from sandbox.portal.catalogue import CatalogueError, fold, load_catalogue
+from sandbox.portal.catalogue import CatalogueError, fold, load_catalogue, resolve, search
 from sandbox.settings import DEFAULT_CATALOGUE_DIR, Settings
 from tests.sandbox.helpers import FIXTURE_CATALOGUE, FakeClock
 
@@ -249,3 +249,9 @@ def test_real_catalogue_validates() -> None:
     assert set(catalogue) <= CONTRACT_PROCEDURES
     for procedure in catalogue.values():
         assert procedure.sample_data is True, procedure.id
+        for lang in ("vi", "en"):
+            for variant in [None, *(v.id for v in procedure.variants)]:
+                detail = resolve(procedure, lang, variant, None)
+                assert detail["documents"] and detail["fee"], (procedure.id, lang, variant)
+            # Each procedure is the best match for its own name.
+            assert search(catalogue, procedure.name.get(lang))[0].id == procedure.id

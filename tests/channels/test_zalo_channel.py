@@ -1,0 +1,384 @@
+"""Zalo OA channel: signed webhook in -> Rasa -> OA message API (httpx.MockTransport) out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from channel_fakes import RecordingRasa, serve_channel
+
+from bot.channels.common import RetryPolicy, protocol_text
+from bot.channels.zalo import (
+    SIGNATURE_HEADER,
+    ZaloInput,
+    ZaloSettings,
+    zalo_signature,
+)
+
+APP_ID = "4300000000000000001"
+SECRET = "oa-secret-key"
+TOKEN = "oa-access-token"
+USER = "2468458835296117922"
+FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+SETTINGS = ZaloSettings(
+    app_id=APP_ID,
+    oa_secret_key=SECRET,
+    access_token=TOKEN,
+    api_base_url="https://openapi.zalo.test",
+    timeout_seconds=1.0,
+    retry=FAST_RETRY,
+)
+
+
+@dataclass
+class FakeZaloApi:
+    """The OA message API as an ``httpx.MockTransport`` handler."""
+
+    outcomes: list[Callable[[httpx.Request], httpx.Response]] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.outcomes:
+            return self.outcomes.pop(0)(request)
+        return httpx.Response(
+            200,
+            json={
+                "error": 0,
+                "message": "Success",
+                "data": {"message_id": "m1", "user_id": USER, "quota": {"quota_type": "reply"}},
+            },
+        )
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [json.loads(r.content)["message"] for r in self.requests]
+
+    @property
+    def texts(self) -> list[str]:
+        return [m.get("text", "") for m in self.messages]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_780_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def zalo_api() -> FakeZaloApi:
+    return FakeZaloApi()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def channel(zalo_api: FakeZaloApi, clock: Clock) -> ZaloInput:
+    return ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock)
+
+
+def text_event(text: str, msg_id: str = "msg-1", event: str = "user_send_text") -> dict[str, Any]:
+    return {
+        "app_id": APP_ID,
+        "user_id_by_app": "552177279717587730",
+        "event_name": event,
+        "timestamp": "1780000000000",
+        "sender": {"id": USER},
+        "recipient": {"id": "579745863508352884"},
+        "message": {"text": text, "msg_id": msg_id},
+    }
+
+
+def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(event, ensure_ascii=False).encode()
+    signature = zalo_signature(APP_ID, body, event["timestamp"], secret)
+    return body, {SIGNATURE_HEADER: signature, "Content-Type": "application/json"}
+
+
+async def post_event(client: httpx.AsyncClient, event: dict[str, Any], **kwargs: Any):
+    body, headers = signed(event, **kwargs)
+    return await client.post("/webhooks/zalo/webhook", content=body, headers=headers)
+
+
+def greet(message: object) -> list[dict]:
+    return [
+        {
+            "text": "Chào bạn! Bạn cần hỗ trợ gì?",
+            "buttons": [
+                {"title": "Tra cứu hồ sơ", "payload": "/check_status"},
+                {"title": "Cấp lại CCCD", "payload": "cấp lại căn cước"},
+            ],
+        }
+    ]
+
+
+async def test_signed_text_reaches_rasa_and_reply_goes_out_as_template(channel, zalo_api):
+    rasa = RecordingRasa(reply=greet)
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    [message] = rasa.messages
+    assert (message.text, message.sender_id, message.input_channel) == (
+        "xin chào",
+        f"zalo:{USER}",
+        "zalo",
+    )
+    [request] = zalo_api.requests
+    assert request.url.path == "/v3.0/oa/message/cs"
+    assert request.headers["access_token"] == TOKEN
+    body = json.loads(request.content)
+    assert body["recipient"] == {"user_id": USER}
+    assert body["message"]["text"] == "Chào bạn! Bạn cần hỗ trợ gì?"
+    assert body["message"]["attachment"] == {
+        "type": "template",
+        "payload": {
+            "buttons": [
+                {"title": "Tra cứu hồ sơ", "type": "oa.query.hide", "payload": "/check_status"},
+                {"title": "Cấp lại CCCD", "type": "oa.query.show", "payload": "cấp lại căn cước"},
+            ]
+        },
+    }
+
+
+@pytest.mark.parametrize("problem", ["unsigned", "wrong secret", "bare wrong hex", "tampered"])
+async def test_unsigned_or_badly_signed_webhooks_are_refused(channel, zalo_api, caplog, problem):
+    caplog.set_level(logging.WARNING, logger="bot.channels.zalo")
+    rasa = RecordingRasa(reply=greet)
+    body, headers = signed(text_event("xin chào"), secret="not-the-secret")
+    if problem == "unsigned":
+        headers.pop(SIGNATURE_HEADER)
+    elif problem == "bare wrong hex":
+        headers[SIGNATURE_HEADER] = "0" * 64
+    elif problem == "tampered":
+        body, headers = signed(text_event("xin chào"))
+        body = body.replace("xin chào".encode(), "tạm biệt".encode())
+    async with serve_channel(channel, rasa) as client:
+        reply = await client.post("/webhooks/zalo/webhook", content=body, headers=headers)
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 401
+    assert rasa.messages == []
+    assert zalo_api.requests == []
+    assert any("refused" in record.getMessage() for record in caplog.records)
+
+
+async def test_signature_without_mac_prefix_is_accepted(channel):
+    rasa = RecordingRasa()
+    body, headers = signed(text_event("xin chào"))
+    headers[SIGNATURE_HEADER] = headers[SIGNATURE_HEADER].removeprefix("mac=")
+    async with serve_channel(channel, rasa) as client:
+        reply = await client.post("/webhooks/zalo/webhook", content=body, headers=headers)
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    assert rasa.texts == ["xin chào"]
+
+
+async def test_missing_configuration_refuses_all(zalo_api):
+    unconfigured = ZaloInput(
+        ZaloSettings(app_id=APP_ID, oa_secret_key="", access_token=TOKEN),
+        transport=httpx.MockTransport(zalo_api),
+    )
+    rasa = RecordingRasa()
+    async with serve_channel(unconfigured, rasa) as client:
+        reply = await post_event(client, text_event("xin chào"), secret="")
+    assert reply.status_code == 401
+    assert rasa.messages == []
+
+
+async def test_other_events_are_acknowledged_and_ignored(channel, zalo_api):
+    rasa = RecordingRasa(reply=greet)
+    async with serve_channel(channel, rasa) as client:
+        seen = await post_event(client, text_event("", event="user_seen_message"))
+        oa_echo = await post_event(client, text_event("Chào bạn", event="oa_send_text"))
+        await channel.tasks.wait_idle()
+    assert (seen.status_code, seen.json()["status"]) == (200, "ignored")
+    assert (oa_echo.status_code, oa_echo.json()["status"]) == (200, "ignored")
+    assert rasa.messages == []
+    assert zalo_api.requests == []
+
+
+async def test_a_picture_gets_the_polite_protocol_fallback(channel, zalo_api):
+    rasa = RecordingRasa()
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, text_event("", event="user_send_image"))
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    assert rasa.messages == []
+    assert zalo_api.texts == [protocol_text("unsupported_content", "vi")]
+
+
+async def test_too_many_buttons_become_a_numbered_list_and_a_number_selects(channel, zalo_api):
+    options = [{"title": f"Thủ tục {i}", "payload": f'/choose{{"n":{i}}}'} for i in range(1, 7)]
+
+    def offer(message: object) -> list[dict]:
+        if message.text == "xin chào":  # type: ignore[attr-defined]
+            return [{"text": "Bạn muốn hỏi thủ tục nào?", "buttons": options}]
+        return []
+
+    rasa = RecordingRasa(reply=offer)
+    async with serve_channel(channel, rasa) as client:
+        await post_event(client, text_event("xin chào", msg_id="a"))
+        await channel.tasks.wait_idle()
+        await post_event(client, text_event("2", msg_id="b"))
+        await channel.tasks.wait_idle()
+        await post_event(client, text_event("2", msg_id="c"))
+        await channel.tasks.wait_idle()
+    [listing] = zalo_api.messages
+    assert "attachment" not in listing
+    assert listing["text"].startswith("Bạn muốn hỏi thủ tục nào?\n1. Thủ tục 1\n2. Thủ tục 2")
+    assert listing["text"].endswith(protocol_text("choose_by_number", "vi"))
+    # the number picks the payload once; afterwards "2" is just text again
+    assert rasa.texts == ["xin chào", '/choose{"n":2}', "2"]
+
+
+async def test_template_refused_by_zalo_falls_back_to_a_numbered_list(channel, zalo_api):
+    zalo_api.outcomes.append(
+        lambda request: httpx.Response(200, json={"error": -201, "message": "invalid template"})
+    )
+    async with serve_channel(channel, RecordingRasa(reply=greet)) as client:
+        await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    template, listing = zalo_api.messages
+    assert "attachment" in template
+    assert "1. Tra cứu hồ sơ\n2. Cấp lại CCCD" in listing["text"]
+
+
+async def test_long_text_is_split_under_2000_characters(channel, zalo_api):
+    long_text = "\n\n".join(f"Bước {i}: " + "nộp hồ sơ trực tuyến. " * 30 for i in range(10))
+
+    async with serve_channel(channel, RecordingRasa(lambda m: [{"text": long_text}])) as client:
+        await post_event(client, text_event("hướng dẫn"))
+        await channel.tasks.wait_idle()
+    assert len(zalo_api.texts) >= 3
+    assert all(len(text) <= 2000 for text in zalo_api.texts)
+    assert " ".join(zalo_api.texts).split() == long_text.split()
+
+
+async def test_no_reply_outside_the_customer_service_window(channel, zalo_api, clock, caplog):
+    caplog.set_level(logging.WARNING, logger="bot.channels.zalo")
+    async with serve_channel(channel, RecordingRasa(reply=greet)) as client:
+        await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert len(zalo_api.requests) == 1
+
+    clock.now += 6 * 24 * 3600  # six days later: still allowed (7-day rule)
+    await channel.output().send_response(f"zalo:{USER}", {"text": "Nhắc lịch hẹn"})
+    assert len(zalo_api.requests) == 2
+
+    clock.now += 2 * 24 * 3600  # eight days after the last interaction: not allowed
+    await channel.output().send_response(f"zalo:{USER}", {"text": "Nhắc lịch hẹn"})
+    await channel.output().send_response("zalo:someone-who-never-wrote", {"text": "Xin chào"})
+    assert len(zalo_api.requests) == 2
+    assert sum("outside the customer-service window" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_zalo_500_and_timeout_are_retried_without_losing_the_message(channel, zalo_api):
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    zalo_api.outcomes += [lambda request: httpx.Response(500), timeout]
+    rasa = RecordingRasa(reply=greet)
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    assert rasa.texts == ["xin chào"]
+    assert len(zalo_api.requests) == 3
+    assert "attachment" in zalo_api.messages[-1]
+
+
+async def test_zalo_down_for_good_is_logged_and_the_message_kept(channel, zalo_api, caplog):
+    caplog.set_level(logging.ERROR, logger="bot.channels.zalo")
+    zalo_api.outcomes += [lambda request: httpx.Response(503)] * 10
+    rasa = RecordingRasa(reply=lambda m: [{"text": "Chào bạn"}])
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    assert rasa.texts == ["xin chào"]
+    assert len(zalo_api.requests) == FAST_RETRY.attempts
+    assert any("failed for good" in record.getMessage() for record in caplog.records)
+
+
+async def test_zalo_error_code_is_not_retried(channel, zalo_api, caplog):
+    caplog.set_level(logging.ERROR, logger="bot.channels.zalo")
+    zalo_api.outcomes.append(
+        lambda request: httpx.Response(
+            200, json={"error": -216, "message": "Access token is invalid"}
+        )
+    )
+    async with serve_channel(channel, RecordingRasa(lambda m: [{"text": "Chào"}])) as client:
+        await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert len(zalo_api.requests) == 1
+    assert any("-216" in record.getMessage() for record in caplog.records)
+
+
+async def test_redelivered_event_is_handled_once(channel):
+    rasa = RecordingRasa()
+    async with serve_channel(channel, rasa) as client:
+        first = await post_event(client, text_event("xin chào", msg_id="same"))
+        second = await post_event(client, text_event("xin chào", msg_id="same"))
+        await channel.tasks.wait_idle()
+    assert (first.json()["status"], second.json()["status"]) == ("forwarded", "duplicate")
+    assert rasa.texts == ["xin chào"]
+
+
+async def test_image_and_custom_zalo_payloads(channel, zalo_api):
+    request_info = {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "request_user_info",
+                "elements": [{"title": "Cổng DVC", "subtitle": "Xin thông tin liên hệ"}],
+            },
+        }
+    }
+
+    def media(message: object) -> list[dict]:
+        return [{"image": "https://example.org/mau.png"}, {"custom": {"zalo": request_info}}]
+
+    async with serve_channel(channel, RecordingRasa(media)) as client:
+        await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    image, info = zalo_api.messages
+    assert image["attachment"]["payload"]["elements"][0] == {
+        "media_type": "image",
+        "url": "https://example.org/mau.png",
+    }
+    assert info == request_info
+
+
+def test_signature_formula_matches_zalo_docs():
+    body = b'{"timestamp":"1"}'
+    import hashlib
+
+    expected = hashlib.sha256(b"app" + body + b"1" + b"key").hexdigest()
+    assert zalo_signature("app", body, "1", "key") == f"mac={expected}"
+
+
+def test_secrets_only_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ZALO_APP_ID", "env-app")
+    monkeypatch.setenv("ZALO_OA_SECRET_KEY", "env-secret")
+    monkeypatch.setenv("ZALO_OA_ACCESS_TOKEN", "env-token")
+    monkeypatch.setenv("ZALO_API_BASE_URL", "http://127.0.0.1:9")
+    channel = ZaloInput.from_credentials({"access_token": "file-token", "window_hours": 48})
+    assert isinstance(channel, ZaloInput)
+    settings = channel.settings
+    assert (settings.app_id, settings.oa_secret_key, settings.access_token) == (
+        "env-app",
+        "env-secret",
+        "env-token",
+    )
+    assert settings.api_base_url == "http://127.0.0.1:9"
+    assert settings.window_hours == 48
