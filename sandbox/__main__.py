@@ -61,11 +61,17 @@ async def serve_both(servers: List[uvicorn.Server]) -> None:
                 server.force_exit = True
             server.should_exit = True
 
+    async def run(server: uvicorn.Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits this way when it cannot start, e.g. port in use
+            logger.error("server on port %d could not start", server.config.port)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop, sig)
     try:
-        tasks = [asyncio.create_task(server.serve()) for server in servers]
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        tasks = [asyncio.create_task(run(server)) for server in servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for server in servers:  # if one stopped on its own, stop the other too
             server.should_exit = True
         await asyncio.gather(*tasks)

@@ -89,7 +89,7 @@ def split_text(text: str, limit: int) -> list[str]:
     chunks: list[str] = []
     current = ""
     for piece in _pieces(text, limit, _SEPARATORS):
-        if len(current) + len(piece) <= limit:
+        if len((current + piece).rstrip()) <= limit:  # a trailing separator costs nothing
             current += piece
             continue
         if current.strip():

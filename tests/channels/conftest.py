@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from channel_fakes import FakeTelegramApi
+
+from tests.channels.channel_fakes import FakeTelegramApi
 
 
 @pytest.fixture

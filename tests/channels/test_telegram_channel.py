@@ -6,13 +6,6 @@ import logging
 from dataclasses import replace
 
 import pytest
-from channel_fakes import (
-    FakeTelegramApi,
-    RecordingRasa,
-    serve_channel,
-    telegram_callback_update,
-    telegram_message_update,
-)
 
 from bot.channels.common import RetryPolicy, protocol_text
 from bot.channels.telegram import (
@@ -20,6 +13,13 @@ from bot.channels.telegram import (
     TelegramInput,
     TelegramSettings,
     switch_language_payload,
+)
+from tests.channels.channel_fakes import (
+    FakeTelegramApi,
+    RecordingRasa,
+    serve_channel,
+    telegram_callback_update,
+    telegram_message_update,
 )
 
 SECRET = "s3cret-Token_1"

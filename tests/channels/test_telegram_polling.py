@@ -7,11 +7,15 @@ import json
 from collections.abc import Callable
 
 import httpx
-from channel_fakes import FakeTelegramApi, telegram_callback_update, telegram_message_update
 
 from bot.channels.common import RetryPolicy, protocol_text
 from bot.channels.telegram import TelegramSettings
 from bot.channels.telegram_polling import RasaRestClient, TelegramPoller
+from tests.channels.channel_fakes import (
+    FakeTelegramApi,
+    telegram_callback_update,
+    telegram_message_update,
+)
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 DOSSIER_QUESTION = "Hồ sơ 000.00.10.H26-261110-0001 của tôi đến đâu rồi?"

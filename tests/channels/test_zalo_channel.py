@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from channel_fakes import RecordingRasa, serve_channel
 
 from bot.channels.common import RetryPolicy, protocol_text
 from bot.channels.zalo import (
@@ -19,6 +18,7 @@ from bot.channels.zalo import (
     ZaloSettings,
     zalo_signature,
 )
+from tests.channels.channel_fakes import RecordingRasa, serve_channel
 
 APP_ID = "4300000000000000001"
 SECRET = "oa-secret-key"

@@ -38,14 +38,20 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 20
     raise AssertionError(f"{url} not healthy after {timeout}s")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_python_m_sandbox_serves_both_apps(tmp_path: Path, sig: signal.Signals) -> None:
-    identity_port, portal_port = free_port(), free_port()
-    env = {
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "IDENTITY_DB_URL": f"sqlite:///{tmp_path}/identity.db",
         "PORTAL_DB_URL": f"sqlite:///{tmp_path}/portal.db",
         "PORTAL_CATALOGUE_DIR": str(FIXTURE_CATALOGUE),
+    }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_python_m_sandbox_serves_both_apps(tmp_path: Path, sig: signal.Signals) -> None:
+    identity_port, portal_port = free_port(), free_port()
+    env = {
+        **sandbox_env(tmp_path),
         "PORTAL_PORT": str(portal_port),  # from the environment...
     }
     env.pop("SANDBOX_TOKEN_SECRET", None)  # ...and a secret generated at start
@@ -69,3 +75,26 @@ def test_python_m_sandbox_serves_both_apps(tmp_path: Path, sig: signal.Signals) 
             process.communicate()
     assert process.returncode == 0, output.decode()
     assert b"Application shutdown complete" in output
+
+
+def test_python_m_sandbox_fails_when_a_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "--identity-port",
+                str(taken.getsockname()[1]),
+                "--portal-port",
+                str(free_port()),
+            ],
+            cwd=REPO,
+            env={**sandbox_env(tmp_path), "SANDBOX_TOKEN_SECRET": "s" * 40},
+            capture_output=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert b"could not start" in result.stderr

@@ -1,0 +1,92 @@
+"""Starts the real stack (sandbox APIs, action server, Rasa, web chat) on free ports, once."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.launcher import Supervisor
+from bot.settings import ROOT, Settings
+
+MODEL = ROOT / "models" / "current.tar.gz"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    identity_url: str
+    portal_url: str
+    webchat_url: str
+    var_dir: Path
+
+    def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+        response = httpx.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    def latest_code(self, phone: str) -> str:
+        response = httpx.get(f"{self.identity_url}/sandbox/sms", params={"phone": phone})
+        response.raise_for_status()
+        return str(response.json()["messages"][0]["code"])
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in (self.var_dir / "logs").glob("*.log")
+        )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not MODEL.exists():
+        pytest.fail("no trained model: run `make train` (make e2e does it)")
+    var_dir = tmp_path_factory.mktemp("stack")
+    settings = Settings(
+        host="127.0.0.1",
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        identity_port=free_port(),
+        portal_port=free_port(),
+        webchat_port=free_port(),
+        start_sandbox=True,
+        model=str(MODEL),
+        var_dir=var_dir,
+    )
+    supervisor = Supervisor(settings, str(MODEL), log_to_files=True)
+    try:
+        supervisor.start(timeout=300)
+    except Exception:
+        supervisor.stop()
+        for log in (var_dir / "logs").glob("*.log"):
+            print(f"----- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    yield Stack(
+        rasa_url=settings.rasa_url,
+        identity_url=f"http://127.0.0.1:{settings.identity_port}",
+        portal_url=f"http://127.0.0.1:{settings.portal_port}",
+        webchat_url=settings.webchat_url,
+        var_dir=var_dir,
+    )
+    supervisor.stop()
+
+
+@pytest.fixture()
+def sender() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}"
