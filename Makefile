@@ -16,7 +16,7 @@ PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
 	$(shell find nlu/components -name '*.py' 2>/dev/null)
 
-.PHONY: help install train serve chat run test unit lint validate conversations e2e clean
+.PHONY: help install train serve chat run test unit lint validate conversations e2e browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,8 +72,13 @@ unit: install ## unit tests (no trained model needed)
 conversations: install train ## conversation tests (rasa test --fail-on-prediction-errors)
 	$(RASA) test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out var/results/conversations
 
-e2e: install train ## tests that need the trained model and real processes
+e2e: install train browser ## tests that need the trained model and real processes
 	$(PY) -m pytest -q -m "e2e or model"
+
+browser: ## Debian's Chromium for the web chat test (never a downloaded browser build)
+	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: sudo apt-get install chromium"; exit 1; fi; }
 
 test: install ## everything CI runs: lint, unit, validate, train, conversation and end-to-end tests
 	$(MAKE) --no-print-directory lint

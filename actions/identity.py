@@ -71,6 +71,15 @@ class ValidateIdentityForm(FormValidationAction):
     def name(self) -> str:
         return "validate_identity_form"
 
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        if tracker.get_slot("pending_verification"):
+            # The offer has been taken up: a later "no" means "stop verifying", not "decline".
+            events.append(SlotSet("pending_verification", False))
+        return events
+
     async def required_slots(
         self,
         domain_slots: list[str],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 _ID12 = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
 _PHONE = re.compile(r"(?<![\d+])((?:\+84|84|0)\d{2})(?:[\s.]?\d){4}[\s.]?(\d{3})(?!\d)")
@@ -20,29 +19,17 @@ def mask_pii(text: str) -> str:
     return _OTP6.sub("******", text)
 
 
-def _mask_arg(value: Any) -> Any:
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return mask_pii(str(value)) if isinstance(value, str) else _mask_int(value)
-    if isinstance(value, dict | list | tuple):
-        return mask_pii(repr(value))
-    return value
-
-
-def _mask_int(value: int) -> Any:
-    masked = mask_pii(str(value))
-    return value if masked == str(value) else masked
-
-
 class PiiFilter(logging.Filter):
     """A logging filter that masks personal data in a record's message and arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask_pii(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_mask_arg(a) for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: _mask_arg(v) for k, v in record.args.items()}
+        # Format first, then mask the result: masking an argument could break a %d format.
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = mask_pii(message)
+        record.args = None
         return True
 
 

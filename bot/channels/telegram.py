@@ -100,7 +100,10 @@ class TelegramSettings:
     def from_env(
         cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
     ) -> TelegramSettings:
-        """Read TELEGRAM_* variables; ``overrides`` (non-secret keys of credentials.yml) win."""
+        """Read TELEGRAM_* variables; ``overrides`` (keys of the credentials.yml block) win.
+
+        Secrets reach credentials.yml only as ``${VAR}`` references, which Rasa expands.
+        """
         env = os.environ if env is None else env
         overrides = overrides or {}
         attempts = int(overrides.get("send_attempts") or env.get("TELEGRAM_SEND_ATTEMPTS") or 3)
@@ -108,8 +111,10 @@ class TelegramSettings:
             overrides.get("timeout_seconds") or env.get("TELEGRAM_TIMEOUT_SECONDS") or 10.0
         )
         return cls(
-            token=env.get("TELEGRAM_BOT_TOKEN", ""),
-            webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            token=str(overrides.get("token") or env.get("TELEGRAM_BOT_TOKEN", "")),
+            webhook_secret=str(
+                overrides.get("webhook_secret") or env.get("TELEGRAM_WEBHOOK_SECRET", "")
+            ),
             api_base_url=str(
                 overrides.get("api_base_url")
                 or env.get("TELEGRAM_API_BASE_URL")
@@ -443,15 +448,8 @@ class TelegramInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        credentials = dict(credentials or {})
-        for secret in ("token", "webhook_secret", "secret"):
-            if credentials.pop(secret, None):
-                logger.warning(
-                    "telegram: %r in credentials.yml is ignored; secrets come from the "
-                    "environment (TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET)",
-                    secret,
-                )
-        return cls(TelegramSettings.from_env(overrides=credentials))
+        """``token``/``webhook_secret`` should be ``${VAR}`` references in credentials.yml."""
+        return cls(TelegramSettings.from_env(overrides=credentials or {}))
 
     def __init__(self, settings: TelegramSettings | None = None) -> None:
         self.settings = settings or TelegramSettings.from_env()

@@ -88,7 +88,10 @@ class ZaloSettings:
     def from_env(
         cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
     ) -> ZaloSettings:
-        """Read ZALO_* variables; ``overrides`` (non-secret keys of credentials.yml) win."""
+        """Read ZALO_* variables; ``overrides`` (keys of the credentials.yml block) win.
+
+        Secrets reach credentials.yml only as ``${VAR}`` references, which Rasa expands.
+        """
         env = os.environ if env is None else env
         overrides = overrides or {}
 
@@ -97,8 +100,8 @@ class ZaloSettings:
 
         return cls(
             app_id=str(pick("app_id", "ZALO_APP_ID", "")),
-            oa_secret_key=env.get("ZALO_OA_SECRET_KEY", ""),
-            access_token=env.get("ZALO_OA_ACCESS_TOKEN", ""),
+            oa_secret_key=str(pick("oa_secret_key", "ZALO_OA_SECRET_KEY", "")),
+            access_token=str(pick("access_token", "ZALO_OA_ACCESS_TOKEN", "")),
             api_base_url=str(pick("api_base_url", "ZALO_API_BASE_URL", DEFAULT_API_BASE_URL)),
             window_hours=float(pick("window_hours", "ZALO_CS_WINDOW_HOURS", 7 * 24)),
             timeout_seconds=float(pick("timeout_seconds", "ZALO_TIMEOUT_SECONDS", 10.0)),
@@ -393,15 +396,8 @@ class ZaloInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        credentials = dict(credentials or {})
-        for secret in ("oa_secret_key", "secret_key", "access_token"):
-            if credentials.pop(secret, None):
-                logger.warning(
-                    "zalo: %r in credentials.yml is ignored; secrets come from the environment "
-                    "(ZALO_OA_SECRET_KEY, ZALO_OA_ACCESS_TOKEN)",
-                    secret,
-                )
-        return cls(ZaloSettings.from_env(overrides=credentials))
+        """Secrets in the credentials.yml block should be ``${VAR}`` references."""
+        return cls(ZaloSettings.from_env(overrides=credentials or {}))
 
     def __init__(
         self,

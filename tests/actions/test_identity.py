@@ -144,3 +144,15 @@ async def test_resend_code(backends: FakeBackends) -> None:
     events = await ActionResendCode().run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_code_resent"]
     assert {"event": "slot", "name": "verification_id", "value": "v-3", "timestamp": None} in events
+
+
+async def test_starting_verification_clears_the_offer(backends: FakeBackends) -> None:
+    tracker = make_tracker(
+        slots={"pending_verification": True, "requested_slot": "id_number"},
+        intent="affirm",
+        active_loop="identity_form",
+    )
+    events = await ValidateIdentityForm().run(CollectingDispatcher(), tracker, {"forms": {}})
+    assert {"event": "slot", "name": "pending_verification", "value": False, "timestamp": None} in (
+        events
+    )

@@ -26,3 +26,11 @@ def test_filter_masks_arguments(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="test.pii"):
         logger.info("verify %s with %s", "001090001234", 482913)
     assert "001090001234" not in caplog.text and "482913" not in caplog.text
+
+
+def test_numeric_formats_still_work(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.pii.numeric")
+    logger.addFilter(PiiFilter())
+    with caplog.at_level(logging.INFO, logger="test.pii.numeric"):
+        logger.info("code %d sent, %d left", 482913, 4)
+    assert "482913" not in caplog.text and "4 left" in caplog.text

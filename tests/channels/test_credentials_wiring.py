@@ -15,9 +15,13 @@ CREDENTIALS = """
 rest:
 
 bot.channels.telegram.TelegramInput:
+  token: ${TELEGRAM_BOT_TOKEN}
+  webhook_secret: ${TELEGRAM_WEBHOOK_SECRET}
 
 bot.channels.zalo.ZaloInput:
-  window_hours: 168
+  app_id: ${ZALO_APP_ID}
+  oa_secret_key: ${ZALO_OA_SECRET_KEY}
+  access_token: ${ZALO_OA_ACCESS_TOKEN}
 
 facebook:
   verify: ${FACEBOOK_VERIFY_TOKEN}
@@ -47,7 +51,7 @@ def test_documented_credentials_create_all_channels(tmp_path, monkeypatch):
     telegram = next(c for c in channels if isinstance(c, TelegramInput))
     zalo = next(c for c in channels if isinstance(c, ZaloInput))
     assert telegram.settings.token == "42:token"
-    assert zalo.settings.window_hours == 168
+    assert zalo.settings.oa_secret_key == "key"
     assert channels[3].fb_secret == "app-secret"  # type: ignore[attr-defined]
 
     Sanic.test_mode = True

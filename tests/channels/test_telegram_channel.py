@@ -300,16 +300,25 @@ async def test_health_route(fake_telegram):
     assert reply.json() == {"status": "ok"}
 
 
-def test_settings_come_from_the_environment_and_credentials_cannot_hold_secrets(monkeypatch):
+def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "42:env-token")
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "env-secret")
     monkeypatch.delenv("TELEGRAM_API_BASE_URL", raising=False)
-    channel = TelegramInput.from_credentials(
-        {"token": "file-token", "api_base_url": "http://127.0.0.1:9/bot", "send_attempts": 5}
-    )
+    channel = TelegramInput.from_credentials({"send_attempts": 5})
     assert isinstance(channel, TelegramInput)
     assert channel.settings.token == "42:env-token"
     assert channel.settings.webhook_secret == "env-secret"
-    assert channel.settings.api_base_url == "http://127.0.0.1:9/bot"
+    assert channel.settings.api_base_url == "https://api.telegram.org/bot"
     assert channel.settings.retry.attempts == 5
     assert TelegramInput.name() == "telegram_ptb"
+
+
+def test_expanded_credentials_block_wins(monkeypatch):
+    """credentials.yml holds ${VAR} references; Rasa hands us the expanded values."""
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    channel = TelegramInput.from_credentials(
+        {"token": "42:expanded", "webhook_secret": "expanded", "api_base_url": "http://x/bot"}
+    )
+    assert isinstance(channel, TelegramInput)
+    assert (channel.settings.token, channel.settings.webhook_secret) == ("42:expanded", "expanded")
+    assert channel.settings.api_base_url == "http://x/bot"

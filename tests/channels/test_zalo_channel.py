@@ -367,12 +367,12 @@ def test_signature_formula_matches_zalo_docs():
     assert zalo_signature("app", body, "1", "key") == f"mac={expected}"
 
 
-def test_secrets_only_from_the_environment(monkeypatch):
+def test_settings_from_the_environment_or_the_expanded_credentials(monkeypatch):
     monkeypatch.setenv("ZALO_APP_ID", "env-app")
     monkeypatch.setenv("ZALO_OA_SECRET_KEY", "env-secret")
     monkeypatch.setenv("ZALO_OA_ACCESS_TOKEN", "env-token")
     monkeypatch.setenv("ZALO_API_BASE_URL", "http://127.0.0.1:9")
-    channel = ZaloInput.from_credentials({"access_token": "file-token", "window_hours": 48})
+    channel = ZaloInput.from_credentials({"window_hours": 48})
     assert isinstance(channel, ZaloInput)
     settings = channel.settings
     assert (settings.app_id, settings.oa_secret_key, settings.access_token) == (
@@ -382,3 +382,6 @@ def test_secrets_only_from_the_environment(monkeypatch):
     )
     assert settings.api_base_url == "http://127.0.0.1:9"
     assert settings.window_hours == 48
+    expanded = ZaloInput.from_credentials({"oa_secret_key": "from-block"})
+    assert isinstance(expanded, ZaloInput)
+    assert expanded.settings.oa_secret_key == "from-block"

@@ -1,0 +1,1 @@
+"""Language understanding: training data (vi/, en/, lookups/) and custom pipeline components."""

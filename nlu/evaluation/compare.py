@@ -1,0 +1,367 @@
+"""Train the project pipeline and Rasa's default pipeline on the same data and compare them on
+the held-out set: `python -m nlu.evaluation.compare` (or `make eval`).
+
+The held-out set was written apart from the training data, so this is the number that tells
+whether a pipeline change helps citizens rather than the training set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlu.evaluation import metrics
+from nlu.evaluation.rasa_runner import (
+    DEFAULT_CONFIG,
+    FALLBACK_INTENT,
+    PROJECT_CONFIG,
+    Parsed,
+    epochs_summary,
+    latency_summary,
+    load_config,
+    parse_all,
+    prepare_config,
+    silence_rasa,
+    train_nlu,
+    write_config,
+)
+
+TRAINING_DATA = (Path("nlu/vi"), Path("nlu/en"), Path("nlu/lookups"))
+HELDOUT = Path("tests/nlu/heldout")
+OUT = Path("var/eval")
+SUBSET_ORDER = ("vi", "vi_nodiacritics", "en")
+# contract order first; any other type found in the data follows alphabetically
+ENTITY_ORDER = (
+    "procedure", "dossier_code", "id_number", "phone_number", "otp", "province", "variant",
+)  # fmt: skip
+PER_SUBSET_ENTITIES = ("procedure", "dossier_code", "id_number")
+MAX_EXAMPLES = 40
+
+
+@dataclass(frozen=True)
+class Example:
+    """A held-out utterance with its gold intent and (type, value) entities."""
+
+    subset: str
+    text: str
+    intent: str
+    entities: tuple[tuple[str, str], ...]
+
+
+def load_heldout(folder: Path) -> list[Example]:
+    """Every utterance of ``folder/*.yml``, one file at a time.
+
+    Rasa's ``load_data(folder)`` stops at the README, hence the loop. The gold value is the
+    annotation's value, which Rasa already sets to the span text when none is given.
+    """
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    files = sorted(folder.glob("*.yml"), key=lambda p: _subset_key(p.stem))
+    if not files:
+        raise FileNotFoundError(f"no *.yml files in {folder}")
+    examples = []
+    for path in files:
+        for message in load_data(str(path)).intent_examples:
+            examples.append(
+                Example(
+                    subset=path.stem,
+                    text=str(message.get("text")),
+                    intent=str(message.get("intent")),
+                    entities=tuple(
+                        (str(e["entity"]), str(e.get("value", "")))
+                        for e in message.get("entities") or []
+                    ),
+                )
+            )
+    return examples
+
+
+def _subset_key(name: str) -> tuple[int, str]:
+    return (SUBSET_ORDER.index(name) if name in SUBSET_ORDER else len(SUBSET_ORDER), name)
+
+
+def predicted_values(parsed: Parsed) -> list[tuple[str, str]]:
+    return [(str(e.get("entity")), str(e.get("value", ""))) for e in parsed.entities]
+
+
+def entity_types(examples: Sequence[Example], runs: dict[str, list[Parsed]]) -> list[str]:
+    found = {kind for ex in examples for kind, _ in ex.entities}
+    for parsed in runs.values():
+        found |= {kind for p in parsed for kind, _ in predicted_values(p)}
+    found -= metrics.IGNORED_ENTITIES
+    return [k for k in ENTITY_ORDER if k in found] + sorted(found - set(ENTITY_ORDER))
+
+
+def build_rows(
+    examples: Sequence[Example],
+    runs: dict[str, list[Parsed]],
+    train_seconds: dict[str, float],
+) -> list[tuple[str, list[metrics.Cell]]]:
+    """The comparison table: one row per metric, one value per model (in ``runs`` order)."""
+    models = list(runs)
+    subsets = sorted({ex.subset for ex in examples}, key=_subset_key)
+    rows: list[tuple[str, list[metrics.Cell]]] = []
+
+    def pick(subset: str | None) -> list[int]:
+        return [i for i, ex in enumerate(examples) if subset is None or ex.subset == subset]
+
+    for subset in [None, *subsets]:
+        idx = pick(subset)
+        label = subset or "all"
+        gold = [examples[i].intent for i in idx]
+        acc, mf1 = [], []
+        for m in models:
+            predicted = [runs[m][i].intent for i in idx]
+            acc.append(metrics.accuracy(gold, predicted))
+            mf1.append(metrics.macro_f1(gold, predicted))
+        rows.append((f"intent accuracy ({label})", list(acc)))
+        rows.append((f"intent macro-F1 ({label})", list(mf1)))
+
+    gold_all = [ex.intent for ex in examples]
+    rows.append(
+        (
+            "nlu_fallback rate % (all)",
+            [
+                100.0 * sum(p.intent == FALLBACK_INTENT for p in runs[m]) / len(examples)
+                for m in models
+            ],
+        )
+    )
+    rows.append(
+        (
+            "intent acc. ignoring fallback (all)",
+            [metrics.accuracy(gold_all, [p.classifier_intent for p in runs[m]]) for m in models],
+        )
+    )
+
+    kinds = entity_types(examples, runs)
+    for subset in [None, *subsets]:
+        idx = pick(subset)
+        gold_entities = [examples[i].entities for i in idx]
+        scores = {
+            m: metrics.entity_f1(gold_entities, [predicted_values(runs[m][i]) for i in idx])
+            for m in models
+        }
+        for kind in kinds if subset is None else [k for k in PER_SUBSET_ENTITIES if k in kinds]:
+            rows.append(
+                (f"entity F1 {kind} ({subset or 'all'})", [scores[m].get(kind) for m in models])
+            )
+
+    rows.append(("training time (s)", [train_seconds.get(m) for m in models]))
+    rows.append(("parse latency mean / p95 (ms)", [latency_summary(runs[m]) for m in models]))
+    return rows
+
+
+def entity_errors(example: Example, parsed: Parsed) -> tuple[list[str], list[str]]:
+    """Gold entities the model missed and entities it invented, as 'type=value' strings."""
+    norm = metrics.normalise_value
+    gold = [(k, norm(k, v)) for k, v in example.entities]
+    pred = [
+        (k, norm(k, v)) for k, v in predicted_values(parsed) if k not in metrics.IGNORED_ENTITIES
+    ]
+    missed, spurious = list(gold), []
+    for item in pred:
+        if item in missed:
+            missed.remove(item)
+        else:
+            spurious.append(item)
+    return [f"{k}={v}" for k, v in missed], [f"{k}={v}" for k, v in spurious]
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(
+    path: Path,
+    examples: Sequence[Example],
+    runs: dict[str, list[Parsed]],
+    rows: Sequence[tuple[str, Sequence[metrics.Cell]]],
+    notes: Sequence[str],
+) -> None:
+    """Markdown report: the table, then per model the worst confusions and the errors."""
+    counts = {s: sum(ex.subset == s for ex in examples) for s in {ex.subset for ex in examples}}
+    lines = [
+        "# NLU evaluation on the held-out set",
+        "",
+        f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} by "
+        "`python -m nlu.evaluation.compare`.",
+        "Held-out utterances: "
+        + ", ".join(f"{s} {counts[s]}" for s in sorted(counts, key=_subset_key))
+        + f" (total {len(examples)}).",
+        "",
+        *[f"- {n}" for n in notes],
+        "",
+        metrics.markdown_table(list(runs), rows),
+        "",
+        "Intent accuracy and macro-F1 use the intent the pipeline returned, so `nlu_fallback` "
+        "counts as an error; *ignoring fallback* takes the classifier's best other intent. "
+        "Macro-F1 averages over the gold intents. Entity F1 is value-level: a predicted entity "
+        "is correct when its type and normalised value (NFC, stripped, case-folded; spaces, dots "
+        "and dashes removed for id_number, phone_number and otp, spaces for dossier_code) match "
+        "a gold entity of the same utterance; `-` means no gold and no prediction.",
+    ]
+    for model, parsed in runs.items():
+        gold = [ex.intent for ex in examples]
+        predicted = [p.intent for p in parsed]
+        lines += ["", f"## {model}: worst intent confusions", ""]
+        worst = metrics.confusions(gold, predicted, top=15)
+        if worst:
+            lines += ["| gold | predicted | count |", "|---|---|---:|"]
+            lines += [f"| {g} | {p} | {n} |" for g, p, n in worst]
+        else:
+            lines.append("No intent errors.")
+        wrong = [(ex, p) for ex, p in zip(examples, parsed, strict=True) if ex.intent != p.intent]
+        lines += [
+            "",
+            f"## {model}: misclassified examples ({min(len(wrong), MAX_EXAMPLES)} of {len(wrong)})",
+            "",
+            "| subset | text | gold | predicted | confidence |",
+            "|---|---|---|---|---:|",
+        ]
+        lines += [
+            f"| {ex.subset} | {_md(ex.text)} | {ex.intent} | {p.intent} | {p.confidence:.2f} |"
+            for ex, p in wrong[:MAX_EXAMPLES]
+        ]
+        errors = []
+        for ex, p in zip(examples, parsed, strict=True):
+            missed, spurious = entity_errors(ex, p)
+            if missed or spurious:
+                errors.append((ex, missed, spurious))
+        lines += [
+            "",
+            f"## {model}: entity errors ({min(len(errors), MAX_EXAMPLES)} of {len(errors)} "
+            "utterances)",
+            "",
+            "| subset | text | missed | spurious |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {ex.subset} | {_md(ex.text)} | {_md(', '.join(m))} | {_md(', '.join(s))} |"
+            for ex, m, s in errors[:MAX_EXAMPLES]
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def plot_confusion(path: Path, gold: Sequence[str], predicted: Sequence[str], title: str) -> None:
+    """Intent confusion matrix, rows = gold; colour is the row share so small intents show."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted(set(gold)) + sorted(set(predicted) - set(gold))
+    index = {label: i for i, label in enumerate(labels)}
+    counts = [[0] * len(labels) for _ in labels]
+    for g, p in zip(gold, predicted, strict=True):
+        counts[index[g]][index[p]] += 1
+    shares = [[c / max(1, sum(row)) for c in row] for row in counts]
+    size = max(6.0, 0.42 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted intent")
+    ax.set_ylabel("gold intent")
+    ax.set_title(title)
+    for i, row in enumerate(counts):
+        for j, c in enumerate(row):
+            if c:
+                colour = "white" if shares[i][j] > 0.6 else ("black" if i == j else "firebrick")
+                ax.text(j, i, str(c), ha="center", va="center", fontsize=7, color=colour)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of gold intent")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def copy_training_data(paths: Sequence[Path], target: Path) -> Path:
+    """One folder holding every training file: `rasa train nlu --nlu` takes a single path."""
+    if target.exists():
+        shutil.rmtree(target)
+    for path in paths:
+        if not path.is_dir():
+            raise FileNotFoundError(f"training data folder {path} is missing")
+        shutil.copytree(path, target / path.name)
+    return target
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m nlu.evaluation.compare", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--epochs-scale",
+        type=float,
+        default=1.0,
+        help="multiply DIET/ResponseSelector epochs of both configs (e.g. 0.1 for a quick run)",
+    )
+    parser.add_argument("--only", choices=("project", "default", "both"), default="both")
+    parser.add_argument("--heldout", type=Path, default=HELDOUT, help="folder of *.yml files")
+    parser.add_argument("--out", type=Path, default=OUT, help="models, logs and report")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    silence_rasa()
+    started = time.perf_counter()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    models = ["project", "default"] if args.only == "both" else [args.only]
+    sources = {"project": PROJECT_CONFIG, "default": DEFAULT_CONFIG}
+
+    examples = load_heldout(args.heldout)
+    print(f"[eval] held-out set {args.heldout}: {len(examples)} utterances", flush=True)
+    data = copy_training_data(TRAINING_DATA, out / "train_data")
+
+    notes = [
+        f"Training data: {' '.join(str(p) for p in TRAINING_DATA)} (NLU only).",
+        f"Epochs scale: {args.epochs_scale:g}.",
+    ]
+    model_paths: dict[str, Path] = {}
+    train_seconds: dict[str, float] = {}
+    for name in models:
+        config, _ = prepare_config(load_config(sources[name]), args.epochs_scale)
+        config_path = write_config(config, out / f"config_{name}.yml")
+        print(
+            f"[eval] training {name} pipeline ({sources[name]}; {epochs_summary(config)}); "
+            f"log: {out / f'train_{name}.log'}",
+            flush=True,
+        )
+        model_paths[name], train_seconds[name] = train_nlu(config_path, data, out, name)
+        print(f"[eval]   done in {train_seconds[name]:.0f} s", flush=True)
+        notes.append(f"{name}: {sources[name]} ({epochs_summary(config)}).")
+
+    runs: dict[str, list[Parsed]] = {}
+    texts = [ex.text for ex in examples]
+    for name in models:
+        print(f"[eval] parsing the held-out set with {name}", flush=True)
+        runs[name] = parse_all(model_paths[name], texts)
+
+    rows = build_rows(examples, runs, train_seconds)
+    print()
+    print(metrics.format_table(models, rows))
+    print()
+    report = out / "report.md"
+    write_report(report, examples, runs, rows, notes)
+    for name in models:
+        plot_confusion(
+            out / f"confusion_{name}.png",
+            [ex.intent for ex in examples],
+            [p.intent for p in runs[name]],
+            f"{name} pipeline: held-out intents",
+        )
+    print(f"[eval] report: {report}; confusion matrices: {out}/confusion_*.png")
+    print(f"[eval] wall time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
