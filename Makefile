@@ -16,7 +16,7 @@ PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
 	$(shell find nlu/components -name '*.py' 2>/dev/null)
 
-.PHONY: help install train serve chat run test unit lint validate conversations e2e browser clean
+.PHONY: help install train serve chat run test unit lint validate conversations e2e browser clean eval bench-nlu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -90,3 +90,11 @@ test: install ## everything CI runs: lint, unit, validate, train, conversation a
 
 clean: ## remove trained models, results and sandbox databases (keeps .venv)
 	rm -rf models var .pytest_cache .mypy_cache .ruff_cache
+
+eval: install ## train project and default NLU pipelines, compare on the held-out set (report in var/eval/)
+	$(PY) -m nlu.evaluation.compare
+
+# DATA already names the training folders above, so only a DATA given on the command line counts.
+bench-nlu: install ## JointBERT-layout benchmark: make bench-nlu DATA=path/to/dataset
+	@test "$(origin DATA)" = "command line" || { echo "usage: make bench-nlu DATA=<folder with train/ dev/ test/>"; exit 1; }
+	$(PY) -m nlu.evaluation.jointbert $(DATA)

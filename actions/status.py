@@ -14,6 +14,15 @@ from actions.common import bullets, display_date, language, latest_entity_values
 from nlu.components.patterns import normalise_dossier_code
 
 TOKEN_SLOTS = ("identity_token", "identity_expires_at", "verified_name")
+# What each status means and what anyone holding the code should do (no personal detail).
+STATUS_MEANING = {
+    "received": "utter_status_received",
+    "in_processing": "utter_status_in_processing",
+    "supplement_required": "utter_status_supplement_required",
+    "result_ready": "utter_status_result_ready",
+    "refused": "utter_status_refused",
+    "completed": "utter_status_completed",
+}
 
 
 def valid_token(tracker: Tracker) -> str | None:
@@ -114,6 +123,9 @@ class ActionDossierStatus(Action):
             status_label=dossier.get("status_label", ""),
             updated_on=display_date(dossier.get("updated_on")),
         )
+        meaning = STATUS_MEANING.get(str(dossier.get("status")))
+        if meaning:
+            dispatcher.utter_message(response=meaning)
         if token:
             dispatcher.utter_message(response="utter_dossier_not_yours")
             return events

@@ -54,3 +54,17 @@ class PortalClient(BaseClient):
             )
         except ApiError as exc:
             raise PortalError(exc.code) from exc
+
+    async def resolve_province(self, name: str, lang: str) -> dict[str, Any] | None:
+        """The current unit for a province name as typed (old names too); None if unknown."""
+        try:
+            return await self.request(
+                "GET",
+                "/v1/provinces/resolve",
+                params={"name": name, "lang": lang},
+                idempotent=True,
+            )
+        except ApiError as exc:
+            if exc.status in (404, 422):
+                return None
+            raise PortalError(exc.code) from exc

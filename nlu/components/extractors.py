@@ -104,3 +104,48 @@ class PatternEntityExtractor(GraphComponent):
             ]
             message.set(ENTITIES, kept + extracted, add_to_output=True)
         return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
+class EntityValueFilter(GraphComponent):
+    """Drops entities whose (synonym-mapped) value is not one of the contract's ids.
+
+    A statistical extractor sometimes tags a fragment ("lại" of "làm lại") as a procedure or a
+    case; a value that names nothing would send the dialogue after a procedure that does not
+    exist, so only known values pass.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"allowed_values": {}}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._allowed = {
+            entity: frozenset(values) for entity, values in config["allowed_values"].items()
+        }
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> EntityValueFilter:
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            entities = message.get(ENTITIES, [])
+            kept = [
+                e
+                for e in entities
+                if e.get("entity") not in self._allowed
+                or e.get("value") in self._allowed[e["entity"]]
+            ]
+            if len(kept) != len(entities):
+                message.set(ENTITIES, kept, add_to_output=True)
+        return messages

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import os
 import shutil
 import sys
 import time
@@ -21,20 +22,22 @@ from nlu.evaluation.rasa_runner import (
     DEFAULT_CONFIG,
     FALLBACK_INTENT,
     PROJECT_CONFIG,
+    REPO,
     Parsed,
     epochs_summary,
     latency_summary,
     load_config,
     parse_all,
     prepare_config,
+    shown,
     silence_rasa,
     train_nlu,
     write_config,
 )
 
-TRAINING_DATA = (Path("nlu/vi"), Path("nlu/en"), Path("nlu/lookups"))
-HELDOUT = Path("tests/nlu/heldout")
-OUT = Path("var/eval")
+TRAINING_DATA = (REPO / "nlu" / "vi", REPO / "nlu" / "en", REPO / "nlu" / "lookups")
+HELDOUT = REPO / "tests" / "nlu" / "heldout"
+OUT = REPO / "var" / "eval"
 SUBSET_ORDER = ("vi", "vi_nodiacritics", "en")
 # contract order first; any other type found in the data follows alphabetically
 ENTITY_ORDER = (
@@ -318,11 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = {"project": PROJECT_CONFIG, "default": DEFAULT_CONFIG}
 
     examples = load_heldout(args.heldout)
-    print(f"[eval] held-out set {args.heldout}: {len(examples)} utterances", flush=True)
+    print(f"[eval] held-out set {shown(args.heldout)}: {len(examples)} utterances", flush=True)
     data = copy_training_data(TRAINING_DATA, out / "train_data")
 
     notes = [
-        f"Training data: {' '.join(str(p) for p in TRAINING_DATA)} (NLU only).",
+        f"Training data: {' '.join(shown(p) for p in TRAINING_DATA)} (NLU only).",
         f"Epochs scale: {args.epochs_scale:g}.",
     ]
     model_paths: dict[str, Path] = {}
@@ -331,13 +334,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, _ = prepare_config(load_config(sources[name]), args.epochs_scale)
         config_path = write_config(config, out / f"config_{name}.yml")
         print(
-            f"[eval] training {name} pipeline ({sources[name]}; {epochs_summary(config)}); "
-            f"log: {out / f'train_{name}.log'}",
+            f"[eval] training {name} pipeline ({shown(sources[name])}; {epochs_summary(config)}); "
+            f"log: {shown(out / f'train_{name}.log')}",
             flush=True,
         )
         model_paths[name], train_seconds[name] = train_nlu(config_path, data, out, name)
-        print(f"[eval]   done in {train_seconds[name]:.0f} s", flush=True)
-        notes.append(f"{name}: {sources[name]} ({epochs_summary(config)}).")
+        load = os.getloadavg()[0]  # other people's jobs inflate the time: say how busy it was
+        print(f"[eval]   done in {train_seconds[name]:.0f} s (load average {load:.1f})", flush=True)
+        notes.append(
+            f"{name}: {shown(sources[name])} ({epochs_summary(config)}); trained in "
+            f"{train_seconds[name]:.0f} s, 1-min load average {load:.1f} when it finished "
+            f"({os.cpu_count()} CPUs)."
+        )
 
     runs: dict[str, list[Parsed]] = {}
     texts = [ex.text for ex in examples]
@@ -358,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [p.intent for p in runs[name]],
             f"{name} pipeline: held-out intents",
         )
-    print(f"[eval] report: {report}; confusion matrices: {out}/confusion_*.png")
+    print(f"[eval] report: {shown(report)}; confusion matrices: {shown(out)}/confusion_*.png")
     print(f"[eval] wall time {time.perf_counter() - started:.0f} s")
     return 0
 

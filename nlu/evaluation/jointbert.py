@@ -9,6 +9,7 @@ span F1 on slots and sentence accuracy (intent and every slot tag right).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -22,12 +23,14 @@ from nlu.evaluation.rasa_runner import (
     DEFAULT_CONFIG,
     FALLBACK_INTENT,
     PROJECT_CONFIG,
+    REPO,
     Parsed,
     epochs_summary,
     latency_summary,
     load_config,
     parse_all,
     prepare_config,
+    shown,
     silence_rasa,
     train_nlu,
     write_config,
@@ -159,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     silence_rasa()
     started = time.perf_counter()
     data: Path = args.data
-    out: Path = args.out or Path("var/bench") / data.resolve().name
+    out: Path = args.out or REPO / "var" / "bench" / data.resolve().name
     out.mkdir(parents=True, exist_ok=True)
 
     train = read_split(data / "train")
@@ -192,11 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_path = write_config(configs[name], out / f"config_{name}.yml")
         print(
             f"[bench] training {name} pipeline ({epochs_summary(configs[name])}); "
-            f"log: {out / f'train_{name}.log'}",
+            f"log: {shown(out / f'train_{name}.log')}",
             flush=True,
         )
         model, train_seconds[name] = train_nlu(config_path, training_file.parent, out, name)
-        print(f"[bench]   done in {train_seconds[name]:.0f} s", flush=True)
+        load = os.getloadavg()[0]  # other people's jobs inflate the time: say how busy it was
+        print(
+            f"[bench]   done in {train_seconds[name]:.0f} s (load average {load:.1f})", flush=True
+        )
         runs[name] = parse_all(model, [s.text for s in test])
         write_predictions(out / f"predictions_{name}.txt", test, runs[name])
 
@@ -220,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f"\n\n{PUBLISHED_NOTE}\n",
         encoding="utf-8",
     )
-    print(f"[bench] report: {report}; predictions: {out}/predictions_*.txt")
+    print(f"[bench] report: {shown(report)}; predictions: {shown(out)}/predictions_*.txt")
     print(f"[bench] wall time {time.perf_counter() - started:.0f} s")
     return 0
 

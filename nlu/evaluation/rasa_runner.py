@@ -23,11 +23,20 @@ import yaml
 
 from nlu.evaluation.metrics import percentile
 
-PROJECT_CONFIG = Path("config.yml")
+REPO = Path(__file__).resolve().parents[2]  # defaults work from any working directory
+PROJECT_CONFIG = REPO / "config.yml"
 DEFAULT_CONFIG = Path(__file__).with_name("default_config.yml")
 FALLBACK_INTENT = "nlu_fallback"
 # components whose epochs --epochs-scale multiplies, with Rasa's defaults when not configured
 EPOCH_COMPONENTS = {"DIETClassifier": 300, "ResponseSelector": 300}
+
+
+def shown(path: Path) -> str:
+    """A path relative to the working directory when it is under it (shorter in the report)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def quiet_environment() -> dict[str, str]:
@@ -99,13 +108,18 @@ def train_nlu(config: Path, data: Path, out: Path, name: str) -> tuple[Path, flo
     log_path = out / f"train_{name}.log"
     command = [
         sys.executable, "-m", "rasa", "train", "nlu",
-        "--config", str(config), "--nlu", str(data),
-        "--out", str(out), "--fixed-model-name", name,
+        "--config", str(config.resolve()), "--nlu", str(data.resolve()),
+        "--out", str(out.resolve()), "--fixed-model-name", name,
     ]  # fmt: skip
     started = time.perf_counter()
     with log_path.open("w", encoding="utf-8") as log:
         result = subprocess.run(
-            command, stdout=log, stderr=subprocess.STDOUT, env=quiet_environment(), check=False
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=quiet_environment(),
+            cwd=REPO,  # the pipeline names the project's own components (nlu.components...)
+            check=False,
         )
     seconds = time.perf_counter() - started
     model = out / f"{name}.tar.gz"

@@ -7,7 +7,8 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Dict
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Dict, List
 
 from fastapi import FastAPI, Header, Path, Query
 
@@ -24,11 +25,14 @@ from sandbox.common import (
 )
 from sandbox.portal.catalogue import Procedure, load_catalogue, resolve, search
 from sandbox.portal.models import Dossier
+from sandbox.portal.provinces import DEFAULT_PROVINCES_FILE, load_provinces
 from sandbox.portal.schemas import (
     Health,
     OwnerDossierStatus,
     ProcedureDetail,
     ProcedureList,
+    ProvinceList,
+    ProvinceResolution,
     PublicDossierStatus,
 )
 from sandbox.portal.seed import STATUS_LABELS, seed_portal
@@ -42,7 +46,8 @@ LangQuery = Annotated[Lang, Query(description="Language of the texts: vi (defaul
 DOSSIER_CODE = re.compile(r"^[0-9A-Z]{2,5}(\.[0-9A-Z]{2,5}){1,4}-\d{6}-\d{4,6}$")
 
 DESCRIPTION = """Sandbox of the national public service portal: the procedure catalogue
-(bilingual, sample content with its source and review date) and dossier tracking by code.
+(bilingual, sample content with its source and review date), the 34 provincial-level units in
+force since 1 July 2025 (old province names resolve to them) and dossier tracking by code.
 Without a token (or with another citizen's token) a dossier shows only its coarse status;
 the owner's access token from the identity API shows the details.
 Errors are JSON `{"error": code, "message": text}`."""
@@ -61,13 +66,24 @@ def _invalid_token(message: str) -> ApiError:
     )
 
 
-def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
-    """Build the app: catalogue loaded (and validated), engine, tables and seed dossiers."""
+def create_portal_app(
+    settings: Settings,
+    clock: Clock = time.time,
+    provinces_file: FilePath = DEFAULT_PROVINCES_FILE,
+) -> FastAPI:
+    """Build the app: catalogue and provinces loaded (and validated), engine, tables, seed."""
     secret = settings.require_secret()
     catalogue: Dict[str, Procedure] = load_catalogue(settings.catalogue_dir)
+    provinces = load_provinces(provinces_file)
     engine = make_engine(settings.portal_db_url)
     seed_portal(engine)
     logger.info("catalogue loaded: %d procedures from %s", len(catalogue), settings.catalogue_dir)
+    logger.info(
+        "provinces loaded: %d units, %d former provinces from %s",
+        len(provinces.units),
+        provinces.former_count,
+        provinces_file,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +98,7 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
     )
     app.state.engine = engine
     app.state.catalogue = catalogue
+    app.state.provinces = provinces
     install_error_handlers(app)
     install_request_logging(app, "portal")
 
@@ -121,13 +138,23 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
         variant: Annotated[
             str | None, Query(description="Variant id; the default variant if omitted")
         ] = None,
-        province: Annotated[str | None, Query(description='e.g. "Hà Nội"')] = None,
+        province: Annotated[
+            str | None,
+            Query(description='e.g. "Hà Nội"; an old name ("Bình Dương") means its new unit'),
+        ] = None,
     ) -> ProcedureDetail:
         procedure = catalogue.get(procedure_id.strip().lower())
         if procedure is None:
             raise ApiError(404, "procedure_not_found", f"No procedure {procedure_id!r}.")
+        # The note keyed by the name as given wins; else the note of the unit it resolves to.
+        province_names: List[str] = []
+        if province:
+            province_names.append(province)
+            found = provinces.resolve(province)
+            if found is not None:
+                province_names.append(found.unit.name.vi)
         try:
-            detail = resolve(procedure, lang.value, variant, province)
+            detail = resolve(procedure, lang.value, variant, province_names)
         except KeyError:
             raise ApiError(
                 404,
@@ -135,6 +162,56 @@ def create_portal_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
                 f"Procedure {procedure.id!r} has no variant {variant!r}.",
             ) from None
         return ProcedureDetail.parse_obj(detail)
+
+    @app.get(
+        "/v1/provinces",
+        response_model=ProvinceList,
+        tags=["provinces"],
+        summary="The 34 provincial-level units and the former provinces now part of each",
+        responses=error_responses(),
+    )
+    def list_provinces(lang: LangQuery = Lang.vi) -> ProvinceList:
+        items = [
+            {
+                "name": unit.name.get(lang.value),
+                "former": [former.get(lang.value) for former in unit.former],
+            }
+            for unit in provinces.units
+        ]
+        return ProvinceList.parse_obj({"items": items})
+
+    @app.get(
+        "/v1/provinces/resolve",
+        response_model=ProvinceResolution,
+        tags=["provinces"],
+        summary="The current unit for a province name as typed (old or new, any accents)",
+        responses=error_responses((404, "`province_not_found`")),
+    )
+    def resolve_province(
+        name: Annotated[
+            str,
+            Query(
+                min_length=1,
+                pattern=r"^\s*\S",
+                description='As typed, e.g. "Bình Dương", "tphcm", "tinh nam dinh"',
+            ),
+        ],
+        lang: LangQuery = Lang.vi,
+    ) -> ProvinceResolution:
+        found = provinces.resolve(name)
+        if found is None:
+            raise ApiError(
+                404,
+                "province_not_found",
+                f"No province or city, current or former, is called {name.strip()!r}.",
+            )
+        return ProvinceResolution(
+            input=name,
+            name=found.unit.name.get(lang.value),
+            name_vi=found.unit.name.vi,
+            former_name=found.former.get(lang.value) if found.former is not None else None,
+            merged=found.merged,
+        )
 
     @app.get(
         "/v1/dossiers/{code}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -32,14 +33,16 @@ class CatalogueError(ValueError):
     """A procedure file is missing, unreadable or does not match the schema."""
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Unknown fields refused, texts stripped and never empty."""
+
     class Config:
         extra = Extra.forbid
         anystr_strip_whitespace = True
         min_anystr_length = 1
 
 
-class Text(_Strict):
+class Text(StrictModel):
     """A text in both languages."""
 
     vi: str
@@ -49,7 +52,7 @@ class Text(_Strict):
         return self.en if lang == "en" else self.vi
 
 
-class TextList(_Strict):
+class TextList(StrictModel):
     """A list of texts in both languages."""
 
     vi: List[str]
@@ -59,14 +62,14 @@ class TextList(_Strict):
         return list(self.en if lang == "en" else self.vi)
 
 
-class Online(_Strict):
+class Online(StrictModel):
     available: bool
     channels: List[str] = []
     url: str | None = None
     note: Text | None = None
 
 
-class Variant(_Strict):
+class Variant(StrictModel):
     id: str
     name: Text
     documents: TextList | None = None
@@ -79,7 +82,7 @@ class Variant(_Strict):
     province_notes: Dict[str, Text] | None = None
 
 
-class Procedure(_Strict):
+class Procedure(StrictModel):
     id: str
     sample_data: bool
     source: str
@@ -227,7 +230,8 @@ def search(procedures: Dict[str, Procedure], q: str | None) -> List[Procedure]:
 _PROVINCE_PREFIXES = ("thanh pho ", "tp ", "tinh ")
 
 
-def _province_key(name: str) -> str:
+def province_key(name: str) -> str:
+    """Folded name without a leading "Thành phố"/"TP."/"Tỉnh": 'TP. Hà Nội' -> 'ha noi'."""
     folded = fold(name)
     for prefix in _PROVINCE_PREFIXES:
         if folded.startswith(prefix):
@@ -236,9 +240,15 @@ def _province_key(name: str) -> str:
 
 
 def resolve(
-    procedure: Procedure, lang: str, variant_id: str | None, province: str | None
+    procedure: Procedure,
+    lang: str,
+    variant_id: str | None,
+    province: str | Sequence[str] | None,
 ) -> Dict[str, Any]:
-    """The detail a citizen sees: variant fields override the procedure's. KeyError: variant."""
+    """The detail a citizen sees: variant fields override the procedure's. KeyError: variant.
+
+    `province` is a name, or names to try in order (the first with a note wins).
+    """
     variant = procedure.variant(variant_id)
 
     def pick(field: str) -> Any:
@@ -248,12 +258,15 @@ def resolve(
     online: Online = pick("online")
     notes: Dict[str, Text] | None = pick("province_notes")
     province_note: str | None = None
-    if province and notes:
-        wanted = _province_key(province)
-        for key, note in notes.items():
-            if _province_key(key) == wanted:
-                province_note = note.get(lang)
-                break
+    wanted = [province] if isinstance(province, str) else list(province or [])
+    by_key: Dict[str, Text] = {}
+    for key, note in (notes or {}).items():
+        by_key.setdefault(province_key(key), note)
+    for name in wanted:
+        match = by_key.get(province_key(name)) if name else None
+        if match is not None:
+            province_note = match.get(lang)
+            break
     return {
         "id": procedure.id,
         "name": procedure.name.get(lang),

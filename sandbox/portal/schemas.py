@@ -55,6 +55,39 @@ class ProcedureDetail(BaseModel):
     sample_data: bool = Field(..., description="True: illustrative sandbox content.")
 
 
+class ProvinceItem(BaseModel):
+    name: str = Field(..., description="Official name in the requested language.")
+    former: List[str] = Field(
+        ...,
+        description="The provinces (before 1 July 2025) now part of this unit, itself included.",
+    )
+
+
+class ProvinceList(BaseModel):
+    items: List[ProvinceItem] = Field(
+        ..., description="The 34 provincial-level units in force since 1 July 2025."
+    )
+
+
+class ProvinceResolution(BaseModel):
+    """The current unit a province name (old or new, as typed) refers to."""
+
+    input: str = Field(..., description="The name as given.")
+    name: str = Field(..., description="Official name of the current unit, requested language.")
+    name_vi: str = Field(
+        ..., description="Official Vietnamese name (the key of a procedure's province notes)."
+    )
+    former_name: str | None = Field(
+        ...,
+        description="The merged-away province the input named (requested language), else null.",
+    )
+    merged: bool = Field(
+        ...,
+        description="True when the input named a former province now part of a unit with "
+        'another name ("Bình Dương" -> TP. Hồ Chí Minh); false for the unit\'s own name.',
+    )
+
+
 class ProcedureRef(BaseModel):
     id: str
     name: str

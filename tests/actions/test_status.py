@@ -59,7 +59,11 @@ async def run_status(slots: dict[str, object]) -> tuple[CollectingDispatcher, di
 async def test_without_identity_only_public_status_and_an_offer(backends: FakeBackends) -> None:
     backends.portal = lambda r: json_response(200, PUBLIC)
     dispatcher, slots = await run_status({"dossier_code": CODE})
-    assert responses(dispatcher) == ["utter_dossier_public_status", "utter_offer_verification"]
+    assert responses(dispatcher) == [
+        "utter_dossier_public_status",
+        "utter_status_supplement_required",
+        "utter_offer_verification",
+    ]
     assert message(dispatcher, "utter_dossier_public_status")["updated_on"] == "12/11/2026"
     assert slots["pending_verification"] is True
     assert "authorization" not in backends.requests[0].headers
@@ -84,7 +88,11 @@ async def test_owner_sees_missing_document_and_next_step(backends: FakeBackends)
 async def test_someone_elses_dossier_shows_public_status_only(backends: FakeBackends) -> None:
     backends.portal = lambda r: json_response(200, {**PUBLIC, "owner_match": False})
     dispatcher, _ = await run_status(with_token())
-    assert responses(dispatcher) == ["utter_dossier_public_status", "utter_dossier_not_yours"]
+    assert responses(dispatcher) == [
+        "utter_dossier_public_status",
+        "utter_status_supplement_required",
+        "utter_dossier_not_yours",
+    ]
 
 
 async def test_unknown_dossier_is_explained_and_code_forgotten(backends: FakeBackends) -> None:
@@ -124,6 +132,7 @@ async def test_token_refused_by_portal_falls_back_to_public(backends: FakeBacken
     assert responses(dispatcher) == [
         "utter_session_expired",
         "utter_dossier_public_status",
+        "utter_status_supplement_required",
         "utter_offer_verification",
     ]
     assert slots["identity_token"] is None

@@ -98,13 +98,6 @@ def test_bad_input_always_gets_a_polite_reply(stack: Stack, sender: str, text: s
     assert stack.say(sender, "xin chào")  # and the conversation goes on
 
 
-def test_procedure_answer_comes_from_the_catalogue(stack: Stack, sender: str) -> None:
-    replies = stack.say(sender, "làm hộ chiếu cần giấy tờ gì")
-    body = texts(replies)
-    assert "TK01" in body
-    assert "Dữ liệu mẫu" in body  # sandbox content is labelled as sample data
-
-
 def test_http_api_parses(stack: Stack) -> None:
     parsed = httpx.post(f"{stack.rasa_url}/model/parse", json={"text": "lam can cuoc o dau"})
     assert parsed.status_code == 200

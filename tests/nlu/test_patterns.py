@@ -77,3 +77,26 @@ def test_folding_and_abbreviations() -> None:
 )
 def test_language_guess(text: str, lang: str | None) -> None:
     assert guess_language(text) == lang
+
+
+def test_entity_values_outside_the_contract_are_dropped() -> None:
+    from rasa.shared.nlu.training_data.message import Message
+
+    from nlu.components.extractors import EntityValueFilter
+
+    message = Message(
+        data={
+            "text": "mất căn cước thì làm lại thế nào",
+            "entities": [
+                {"entity": "variant", "value": "reissue_lost"},
+                {"entity": "procedure", "value": "id_card"},
+                {"entity": "variant", "value": "lại"},
+                {"entity": "province", "value": "Hà Nội"},
+            ],
+        }
+    )
+    component = EntityValueFilter(
+        {"allowed_values": {"procedure": ["id_card"], "variant": ["reissue_lost"]}}
+    )
+    component.process([message])
+    assert [e["value"] for e in message.get("entities")] == ["reissue_lost", "id_card", "Hà Nội"]
