@@ -114,3 +114,32 @@ def test_logs_hold_no_full_id_number_phone_or_code(stack: Stack, sender: str) ->
     assert logs  # the services did log
     for secret in (BINH_ID, BINH_PHONE, code):
         assert secret not in logs
+
+
+CITIZENS = {
+    "An": (AN_ID, AN_PHONE),
+    "Bình": (BINH_ID, BINH_PHONE),
+    "Cường": ("031200001111", "0903111222"),
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "owner", "public_status", "detail_heading"),
+    [
+        ("000.00.10.H26-261110-0001", "An", "Yêu cầu bổ sung", "Hồ sơ cần bổ sung"),
+        ("000.00.10.H26-261020-0002", "An", "Có kết quả", "Nhận kết quả"),
+        ("000.00.20.H29-261115-0003", "Bình", "Đang xử lý", "Việc bạn cần làm tiếp theo"),
+        ("000.00.20.H29-261001-0004", "Bình", "Từ chối", "Lý do từ chối"),
+        ("000.00.10.H26-261118-0005", "An", "Đã tiếp nhận", "Việc bạn cần làm tiếp theo"),
+        ("H31.05-260915-0006", "Cường", "Đã trả kết quả", "Việc bạn cần làm tiếp theo"),
+    ],
+)
+def test_every_status_says_what_it_means_and_what_to_do(
+    stack: Stack, sender: str, code: str, owner: str, public_status: str, detail_heading: str
+) -> None:
+    public = texts(stack.say(sender, f"hồ sơ {code} đến đâu rồi"))
+    assert public_status in public
+    assert detail_heading not in public  # nothing personal before identity is proven
+    id_number, phone = CITIZENS[owner]
+    details = texts(verify(stack, sender, id_number, phone))
+    assert detail_heading in details and "tiếp theo" in details
