@@ -308,6 +308,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("project", "default", "both"), default="both")
     parser.add_argument("--heldout", type=Path, default=HELDOUT, help="folder of *.yml files")
     parser.add_argument("--out", type=Path, default=OUT, help="models, logs and report")
+    parser.add_argument(
+        "--project-config",
+        type=Path,
+        default=PROJECT_CONFIG,
+        help="pipeline to compare with the default one (e.g. a variant of config.yml)",
+    )
     return parser.parse_args(argv)
 
 
@@ -318,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     models = ["project", "default"] if args.only == "both" else [args.only]
-    sources = {"project": PROJECT_CONFIG, "default": DEFAULT_CONFIG}
+    sources = {"project": args.project_config, "default": DEFAULT_CONFIG}
 
     examples = load_heldout(args.heldout)
     print(f"[eval] held-out set {shown(args.heldout)}: {len(examples)} utterances", flush=True)

@@ -43,7 +43,7 @@ logger = logging.getLogger("sandbox.portal")
 
 LangQuery = Annotated[Lang, Query(description="Language of the texts: vi (default) or en.")]
 
-DOSSIER_CODE = re.compile(r"^[0-9A-Z]{2,5}(\.[0-9A-Z]{2,5}){1,4}-\d{6}-\d{4,6}$")
+DOSSIER_CODE = re.compile(r"^[0-9A-Z]{2,5}(\.[0-9A-Z]{1,5}){1,4}-\d{6}-\d{4,6}$")
 
 DESCRIPTION = """Sandbox of the national public service portal: the procedure catalogue
 (bilingual, sample content with its source and review date), the 34 provincial-level units in

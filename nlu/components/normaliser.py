@@ -1,0 +1,178 @@
+"""Entity values as the dialogue needs them, whatever the spelling.
+
+A statistical extractor returns the text it tagged; Rasa's synonym mapper only maps exact strings
+seen in training, so "hộ chiêu", "lí lịch tư pháp" or "ho chieu" stay raw text. This component
+learns, from the annotated training examples, which accent-folded phrases name which value and
+maps what the extractor tagged to that value (exactly, else by close spelling). Where the
+extractor tagged no procedure at all, it looks for a known procedure phrase in the message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu.components.text import fold
+
+MIN_SCAN_LENGTH = 4  # shorter phrases ("hc", "cc") are too ambiguous to find on their own
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class EntityNormaliser(GraphComponent):
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            "entities": ["procedure", "variant", "province"],
+            "scan": ["procedure"],
+            "fuzzy_cutoff": 0.85,
+        }
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        table: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._storage = model_storage
+        self._resource = resource
+        self._table: dict[str, dict[str, str]] = table or {}
+        self._scan_patterns: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+        self._compile()
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> EntityNormaliser:
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> EntityNormaliser:
+        try:
+            with model_storage.read_from(resource) as path:
+                table = json.loads((path / "table.json").read_text(encoding="utf-8"))
+        except (ValueError, FileNotFoundError):
+            table = {}
+        return cls(config, model_storage, resource, table)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        votes: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        for example in training_data.training_examples:
+            text = example.get(TEXT) or ""
+            for entity in example.get(ENTITIES) or []:
+                kind = entity.get("entity")
+                if kind not in self._config["entities"] or "start" not in entity:
+                    continue
+                surface = text[entity["start"] : entity["end"]]
+                votes[kind][_key(surface)][str(entity.get("value") or surface)] += 1
+        self._table = {
+            kind: {phrase: counts.most_common(1)[0][0] for phrase, counts in phrases.items()}
+            for kind, phrases in votes.items()
+        }
+        self._compile()
+        with self._storage.write_to(self._resource) as path:
+            (path / "table.json").write_text(
+                json.dumps(self._table, ensure_ascii=False), encoding="utf-8"
+            )
+        return self._resource
+
+    def _compile(self) -> None:
+        self._scan_patterns = {}
+        for kind in self._config["scan"]:
+            phrases = sorted(
+                (p for p in self._table.get(kind, {}) if len(p) >= MIN_SCAN_LENGTH),
+                key=len,
+                reverse=True,
+            )
+            self._scan_patterns[kind] = [
+                (re.compile(rf"(?<!\w){re.escape(p)}(?!\w)"), self._table[kind][p]) for p in phrases
+            ]
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            text = unicodedata.normalize("NFC", message.get(TEXT) or "")
+            entities = [self._normalise(e) for e in message.get(ENTITIES, [])]
+            entities = [e for e in entities if not _is_number_reference(e, text, entities)]
+            for kind in self._config["scan"]:
+                if not any(e.get("entity") == kind for e in entities):
+                    entities.extend(self._scan(kind, text, entities))
+            message.set(ENTITIES, entities, add_to_output=True)
+        return messages
+
+    def _normalise(self, entity: dict[str, Any]) -> dict[str, Any]:
+        kind = entity.get("entity")
+        table = self._table.get(str(kind))
+        if not table:
+            return entity
+        known_values = set(table.values())
+        if entity.get("value") in known_values:
+            return entity
+        key = _key(str(entity.get("value") or ""))
+        value = table.get(key)
+        if value is None:
+            close = difflib.get_close_matches(
+                key, table.keys(), n=1, cutoff=self._config["fuzzy_cutoff"]
+            )
+            value = table[close[0]] if close else None
+        return {**entity, "value": value} if value else entity
+
+    def _scan(self, kind: str, text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        folded = fold(text)
+        if len(folded) != len(text):
+            return []
+        taken = [(e.get("start", -1), e.get("end", -1)) for e in entities]
+        for pattern, value in self._scan_patterns.get(kind, []):
+            for match in pattern.finditer(folded):
+                start, end = match.span()
+                found = {
+                    "entity": kind,
+                    "start": start,
+                    "end": end,
+                    "value": value,
+                    "confidence_entity": 1.0,
+                    "extractor": self.__class__.__name__,
+                }
+                free = all(end <= s or start >= e for s, e in taken)
+                if free and not _is_number_reference(found, text, entities):
+                    return [found]
+        return []
+
+
+def _key(text: str) -> str:
+    return " ".join(fold(text).split())
+
+
+def _is_number_reference(entity: dict[str, Any], text: str, entities: list[dict[str, Any]]) -> bool:
+    """ "số cccd 0790..." names the ID number, not the identity card procedure."""
+    if entity.get("entity") != "procedure" or "start" not in entity:
+        return False
+    before = fold(text[: entity["start"]]).split()
+    has_number = any(e.get("entity") == "id_number" for e in entities)
+    return bool(before) and before[-1] in ("so", "number") and has_number

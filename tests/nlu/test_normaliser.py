@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu.components.normaliser import EntityNormaliser
+
+
+def annotated(text: str, phrase: str, value: str, kind: str = "procedure") -> Message:
+    start = text.index(phrase)
+    entity = {"entity": kind, "start": start, "end": start + len(phrase), "value": value}
+    return Message(data={"text": text, "entities": [entity]})
+
+
+def trained(tmp_path: Path) -> EntityNormaliser:
+    component = EntityNormaliser({}, LocalModelStorage(tmp_path), Resource("normaliser"))
+    component.train(
+        TrainingData(
+            [
+                annotated("làm hộ chiếu ở đâu", "hộ chiếu", "passport"),
+                annotated("xin lý lịch tư pháp", "lý lịch tư pháp", "judicial_record"),
+                annotated("làm cccd mất bao lâu", "cccd", "id_card"),
+            ]
+        )
+    )
+    return component
+
+
+def run(component: EntityNormaliser, text: str, entities: list[dict]) -> list[tuple]:
+    message = Message(data={"text": text, "entities": entities})
+    component.process([message])
+    return [(e["entity"], e["value"]) for e in message.get("entities")]
+
+
+def test_tagged_spellings_map_to_the_id(tmp_path: Path) -> None:
+    component = trained(tmp_path)
+    tagged = [{"entity": "procedure", "start": 0, "end": 8, "value": "hộ chiêu"}]
+    assert run(component, "hộ chiêu cần gì", tagged) == [("procedure", "passport")]
+    tagged = [{"entity": "procedure", "start": 0, "end": 15, "value": "li lich tu phap"}]
+    assert run(component, "li lich tu phap", tagged) == [("procedure", "judicial_record")]
+
+
+def test_untagged_known_phrase_is_found(tmp_path: Path) -> None:
+    component = trained(tmp_path)
+    assert run(component, "xin LY LICH TU PHAP o dau", []) == [("procedure", "judicial_record")]
+    assert run(component, "hc", []) == []  # too short to find on its own
+
+
+def test_id_number_reference_is_not_a_procedure(tmp_path: Path) -> None:
+    component = trained(tmp_path)
+    entities = [
+        {"entity": "procedure", "start": 3, "end": 7, "value": "id_card"},
+        {"entity": "id_number", "start": 8, "end": 20, "value": "079185005678"},
+    ]
+    assert run(component, "số cccd 079185005678", entities) == [("id_number", "079185005678")]
+
+
+def test_survives_a_reload(tmp_path: Path) -> None:
+    trained(tmp_path)
+    storage = LocalModelStorage(tmp_path)
+    loaded = EntityNormaliser.load({}, storage, Resource("normaliser"), None)  # type: ignore[arg-type]
+    assert run(loaded, "ho chieu", []) == [("procedure", "passport")]
