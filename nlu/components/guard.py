@@ -1,5 +1,5 @@
-"""Messages with nothing to understand (empty, only emoji or punctuation) or far too long get
-their own intents, so the dialogue answers them politely instead of guessing."""
+"""Messages with nothing to understand (empty, only emoji or punctuation), far too long, or
+offering a password get their own intents, so the dialogue answers them instead of guessing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.components.text import fold
+
 _HAS_CONTENT = re.compile(r"[^\W_]", re.UNICODE)
+# "mật khẩu vneid của tôi là Abc123", "pass: ...": a secret offered to the bot.
+_OFFERED_PASSWORD = re.compile(
+    r"\b(mat khau|mk|pass|password|passcode)\b[^.?!]{0,30}?(\bla\b|\bis\b|:|=)\s*\S{4,}"
+)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -48,6 +54,8 @@ class InputGuard(GraphComponent):
                 self._override(message, "empty_message")
             elif len(text) > self._max:
                 self._override(message, "message_too_long")
+            elif _OFFERED_PASSWORD.search(fold(text)):
+                self._override(message, "offer_password")
         return messages
 
     @staticmethod

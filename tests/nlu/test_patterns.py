@@ -101,3 +101,22 @@ def test_entity_values_outside_the_contract_are_dropped() -> None:
     )
     component.process([message])
     assert [e["value"] for e in message.get("entities")] == ["reissue_lost", "id_card", "Hà Nội"]
+
+
+def test_input_guard_intents() -> None:
+    from rasa.shared.nlu.training_data.message import Message
+
+    from nlu.components.guard import InputGuard
+
+    def intent_of(text: str) -> str | None:
+        message = Message(data={"text": text, "intent": {"name": "inform", "confidence": 0.9}})
+        InputGuard({"max_characters": 100}).process([message])
+        return message.get("intent")["name"]
+
+    assert intent_of("") == "empty_message"
+    assert intent_of("😀😀 ?!") == "empty_message"
+    assert intent_of("x" * 101) == "message_too_long"
+    assert intent_of("mật khẩu vneid của tôi là Abc@12345") == "offer_password"
+    assert intent_of("my password is hunter22") == "offer_password"
+    assert intent_of("quên mật khẩu vneid thì làm sao") == "inform"
+    assert intent_of('/inform{"procedure": "passport"}') == "inform"
