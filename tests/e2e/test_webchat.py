@@ -262,4 +262,14 @@ async def test_webchat_conversation_against_the_stack(chromium_path, stack, brow
     await expect(log.locator(".cw-msg--user").last).to_contain_text(title)
     await expect(bot_messages).not_to_have_count(after_question)
     await expect(page.locator(".cw-msg--error")).to_have_count(0)
+
+    # the rest of the dossier journey, typed: ID number, then the code from the SMS outbox
+    await expect(bot_messages.last).to_contain_text("12 số")
+    await page.locator("#cw-input").fill("001090001234")
+    await page.keyboard.press("Enter")
+    await expect(log).to_contain_text("091****678")
+    await page.locator("#cw-input").fill(stack.latest_code("0912345678"))
+    await page.keyboard.press("Enter")
+    await expect(log).to_contain_text("Ảnh chân dung 4x6 cm")
+    await expect(log).to_contain_text("Việc bạn cần làm tiếp theo")
     await page.close()
