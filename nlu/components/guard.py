@@ -19,7 +19,8 @@ from nlu.components.text import fold
 _HAS_CONTENT = re.compile(r"[^\W_]", re.UNICODE)
 # "mật khẩu vneid của tôi là Abc123", "pass: ...": a secret offered to the bot.
 _OFFERED_PASSWORD = re.compile(
-    r"\b(mat khau|mk|pass|password|passcode)\b[^.?!]{0,30}?(\bla\b|\bis\b|:|=)\s*\S{4,}"
+    r"\b(mat khau|mk|password|pass)( vneid)?( cua (toi|minh|em|anh|chi|tao))?"
+    r"( moi)?\s*(\bla\b|\bis\b|:|=)\s*(?=\S*[\d@#$%^&*!])\S{4,}"
 )
 
 

@@ -35,7 +35,7 @@ class EntityNormaliser(GraphComponent):
     def get_default_config() -> dict[str, Any]:
         return {
             "entities": ["procedure", "variant", "province"],
-            "scan": ["procedure"],
+            "scan": ["procedure", "province"],
             "fuzzy_cutoff": 0.85,
         }
 
@@ -119,12 +119,19 @@ class EntityNormaliser(GraphComponent):
         for message in messages:
             text = unicodedata.normalize("NFC", message.get(TEXT) or "")
             entities = [self._normalise(e) for e in message.get(ENTITIES, [])]
+            # A fragment ("hà" of "hà nội") whose value names nothing known is dropped; the scan
+            # below may then find the whole phrase.
+            entities = [e for e in entities if self._known(e)]
             entities = [e for e in entities if not _is_number_reference(e, text, entities)]
             for kind in self._config["scan"]:
                 if not any(e.get("entity") == kind for e in entities):
                     entities.extend(self._scan(kind, text, entities))
             message.set(ENTITIES, entities, add_to_output=True)
         return messages
+
+    def _known(self, entity: dict[str, Any]) -> bool:
+        table = self._table.get(str(entity.get("entity")))
+        return not table or entity.get("value") in set(table.values())
 
     def _normalise(self, entity: dict[str, Any]) -> dict[str, Any]:
         kind = entity.get("entity")
@@ -170,9 +177,22 @@ def _key(text: str) -> str:
 
 
 def _is_number_reference(entity: dict[str, Any], text: str, entities: list[dict[str, Any]]) -> bool:
-    """ "số cccd 0790..." names the ID number, not the identity card procedure."""
+    """ "số cccd 0790...", "cccd: 0790...", "cmnd của em là 2723..." name the citizen's number,
+    not the identity card procedure."""
     if entity.get("entity") != "procedure" or "start" not in entity:
         return False
+    numbers = [e for e in entities if e.get("entity") == "id_number" and "start" in e]
+    if not numbers:
+        return False
     before = fold(text[: entity["start"]]).split()
-    has_number = any(e.get("entity") == "id_number" for e in entities)
-    return bool(before) and before[-1] in ("so", "number") and has_number
+    if before and before[-1] in ("so", "number"):
+        return True
+    return any(
+        0 <= e["start"] - entity["end"] <= 30
+        and not NUMBER_GAP_STOP.search(fold(text[entity["end"] : e["start"]]))
+        for e in numbers
+    )
+
+
+# Words that show the citizen asks about the procedure rather than giving their number.
+NUMBER_GAP_STOP = re.compile(r"[?]|\b(lam|cap|doi|mat|het|bao|nop|phi|can|o dau)\b")

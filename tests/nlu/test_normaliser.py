@@ -64,3 +64,21 @@ def test_survives_a_reload(tmp_path: Path) -> None:
     storage = LocalModelStorage(tmp_path)
     loaded = EntityNormaliser.load({}, storage, Resource("normaliser"), None)  # type: ignore[arg-type]
     assert run(loaded, "ho chieu", []) == [("procedure", "passport")]
+
+
+def test_number_given_right_after_the_card_name_is_not_a_procedure(tmp_path: Path) -> None:
+    component = trained(tmp_path)
+    for text in ["cccd: 079185005678", "cccd em 079185005678 nhé"]:
+        start = text.index("079")
+        entities = [
+            {"entity": "procedure", "start": 0, "end": 4, "value": "id_card"},
+            {"entity": "id_number", "start": start, "end": start + 12, "value": "079185005678"},
+        ]
+        assert run(component, text, entities) == [("id_number", "079185005678")], text
+
+
+def test_fragments_that_name_nothing_are_dropped(tmp_path: Path) -> None:
+    component = EntityNormaliser({}, LocalModelStorage(tmp_path), Resource("n"))
+    component.train(TrainingData([annotated("ở hà nội nhé", "hà nội", "Hà Nội", "province")]))
+    fragment = [{"entity": "province", "start": 8, "end": 10, "value": "hà"}]
+    assert run(component, "nộp ở hà nội", fragment) == [("province", "Hà Nội")]

@@ -119,4 +119,6 @@ def test_input_guard_intents() -> None:
     assert intent_of("mật khẩu vneid của tôi là Abc@12345") == "offer_password"
     assert intent_of("my password is hunter22") == "offer_password"
     assert intent_of("quên mật khẩu vneid thì làm sao") == "inform"
+    assert intent_of("quên mk vneid, tk là 027099006731") == "inform"
+    assert intent_of("he wanted my VNeID password, is that legit?") == "inform"
     assert intent_of('/inform{"procedure": "passport"}') == "inform"
