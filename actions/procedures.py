@@ -34,6 +34,7 @@ RESPONSE_OF_QUESTION = {
     "who_can_file": "utter_procedure_who_can_file",
 }
 SKIPPED = "default"  # the citizen does not know or does not care: answer the usual case
+NOT_SURE = "__not_sure__"  # "không biết" when asked which procedure: stop asking
 # The same words mean another case for another procedure ("hết hạn": exchange a card, renew a
 # passport); NLU gives one value, the procedure decides.
 EQUIVALENT_VARIANTS = {
@@ -99,6 +100,7 @@ class ActionProcedureQuestion(Action):
         events: list[EventType] = [
             SlotSet("last_question", question or "documents"),
             SlotSet("procedure_failed", False),
+            SlotSet("pending_verification", False),  # a new topic closes the verification offer
         ]
         new_procedure = latest_entity_values(tracker, "procedure")
         new_variant = latest_entity_values(tracker, "variant")
@@ -137,6 +139,9 @@ class ValidateProcedureForm(FormValidationAction):
         domain: dict[str, Any],
     ) -> dict[str, Any]:
         value = str(slot_value or "").strip()
+        if value == NOT_SURE:
+            dispatcher.utter_message(response="utter_anything_else")
+            return {"procedure": None, "procedure_failed": True}
         if value and value == tracker.get_slot("procedure") and _is_id(value):
             return {"procedure": value}
         # Typed words instead of a recognised name: look them up in the catalogue.

@@ -257,3 +257,19 @@ async def test_case_question_offers_the_catalogue_cases_as_buttons(backends: Fak
         "/skip",
     ]
     assert buttons[-1]["title"] == "I'm not sure"
+
+
+async def test_a_procedure_question_closes_the_verification_offer() -> None:
+    events = await question({"pending_verification": True}, "ask_requirements")
+    assert events["pending_verification"] is False
+
+
+async def test_not_sure_which_procedure_stops_asking(backends: FakeBackends) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({}, active_loop="procedure_form", intent="skip")
+    result = await ValidateProcedureForm().validate_procedure(
+        "__not_sure__", dispatcher, tracker, {}
+    )
+    assert result == {"procedure": None, "procedure_failed": True}
+    assert responses(dispatcher) == ["utter_anything_else"]
+    assert backends.requests == []
