@@ -108,7 +108,8 @@ class PatternEntityExtractor(GraphComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
 class EntityValueFilter(GraphComponent):
-    """Drops entities whose (synonym-mapped) value is not one of the contract's ids.
+    """Drops entities whose (synonym-mapped) value is not one of the contract's ids, and entities
+    that only mean something with some intents (a procedure's case outside procedure questions).
 
     A statistical extractor sometimes tags a fragment ("lại" of "làm lại") as a procedure or a
     case; a value that names nothing would send the dialogue after a procedure that does not
@@ -117,11 +118,15 @@ class EntityValueFilter(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"allowed_values": {}}
+        return {"allowed_values": {}, "only_with_intents": {}}
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._allowed = {
             entity: frozenset(values) for entity, values in config["allowed_values"].items()
+        }
+        self._intents = {
+            entity: frozenset(intents)
+            for entity, intents in (config.get("only_with_intents") or {}).items()
         }
 
     @classmethod
@@ -140,11 +145,15 @@ class EntityValueFilter(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             entities = message.get(ENTITIES, [])
+            intent = (message.get(INTENT) or {}).get("name")
             kept = [
                 e
                 for e in entities
-                if e.get("entity") not in self._allowed
-                or e.get("value") in self._allowed[e["entity"]]
+                if (
+                    e.get("entity") not in self._allowed
+                    or e.get("value") in self._allowed[e["entity"]]
+                )
+                and (e.get("entity") not in self._intents or intent in self._intents[e["entity"]])
             ]
             if len(kept) != len(entities):
                 message.set(ENTITIES, kept, add_to_output=True)

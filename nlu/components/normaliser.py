@@ -27,6 +27,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from nlu.components.text import fold
 
 MIN_SCAN_LENGTH = 4  # shorter phrases ("hc", "cc") are too ambiguous to find on their own
+EXACT = "exact:"  # table of phrases as typed (lower case, diacritics kept)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
@@ -88,7 +89,9 @@ class EntityNormaliser(GraphComponent):
                 if kind not in self._config["entities"] or "start" not in entity:
                     continue
                 surface = text[entity["start"] : entity["end"]]
-                votes[kind][_key(surface)][str(entity.get("value") or surface)] += 1
+                value = str(entity.get("value") or surface)
+                votes[kind][_key(surface)][value] += 1
+                votes[EXACT + kind][_exact(surface)][value] += 1
         self._table = {
             kind: {phrase: counts.most_common(1)[0][0] for phrase, counts in phrases.items()}
             for kind, phrases in votes.items()
@@ -141,7 +144,13 @@ class EntityNormaliser(GraphComponent):
         known_values = set(table.values())
         if entity.get("value") in known_values:
             return entity
-        key = _key(str(entity.get("value") or ""))
+        raw = str(entity.get("value") or "")
+        if fold(raw) != raw.lower():
+            # Typed with diacritics: "muốn" (want) must not meet "muộn" (late) once folded.
+            table = self._table.get(EXACT + str(kind)) or table
+            key = _exact(raw)
+        else:
+            key = _key(raw)
         value = table.get(key)
         if value is None:
             close = difflib.get_close_matches(
@@ -174,6 +183,10 @@ class EntityNormaliser(GraphComponent):
 
 def _key(text: str) -> str:
     return " ".join(fold(text).split())
+
+
+def _exact(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).lower().split())
 
 
 def _is_number_reference(entity: dict[str, Any], text: str, entities: list[dict[str, Any]]) -> bool:
