@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -69,6 +70,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         model=str(MODEL),
         var_dir=var_dir,
     )
+    # The suite verifies the same test citizens many times within minutes; the sandbox's rate
+    # limit on codes (tested in tests/sandbox) would otherwise lock them out half-way.
+    os.environ.setdefault("MAX_CODES_PER_WINDOW", "100")
     supervisor = Supervisor(settings, str(MODEL), log_to_files=True)
     try:
         supervisor.start(timeout=300)
