@@ -21,7 +21,7 @@ CMND_CANDIDATE = re.compile(r"(?<![\d.-])(\d{9})(?![\d.-])")
 DOSSIER_CODE = re.compile(
     r"(?<![0-9A-Za-z.])([0-9A-Za-z]{2,5}(?:\.[0-9A-Za-z]{1,5}){1,4}-\d{6}-\d{4,6})(?![0-9A-Za-z])"
 )
-PHONE_CANDIDATE = re.compile(r"(?<![\d+])((?:\+84|84|0)[35789](?:[ .]?\d){8})(?!\d)")
+PHONE_CANDIDATE = re.compile(r"(?<![\d+])((?:\+84 ?|84|0)[35789](?:[ .]?\d){8})(?!\d)")
 OTP_CANDIDATE = re.compile(r"(?<![\d.,-])(\d{6})(?![\d.,-])")
 
 

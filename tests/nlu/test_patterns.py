@@ -122,3 +122,9 @@ def test_input_guard_intents() -> None:
     assert intent_of("quên mk vneid, tk là 027099006731") == "inform"
     assert intent_of("he wanted my VNeID password, is that legit?") == "inform"
     assert intent_of('/inform{"procedure": "passport"}') == "inform"
+
+
+def test_phone_numbers_as_typed() -> None:
+    for typed in ["0912345678", "0912 345 678", "+84912345678", "+84 912 004 583", "84912345678"]:
+        found = find_pattern_entities(f"sdt {typed} nhé", otp_expected=False)
+        assert [e["entity"] for e in found] == ["phone_number"], typed
