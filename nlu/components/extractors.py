@@ -29,6 +29,10 @@ from nlu.components.text import fold
 
 PATTERN_ENTITIES = ("dossier_code", "id_number", "phone_number", "otp")
 OTP_INTENTS = frozenset({"inform", "resend_code"})
+# "speak English", "nói tiếng Việt": the language asked for, when the citizen asks to switch.
+LANGUAGE_NAMES = re.compile(
+    r"\b(?P<en>english|tieng anh|anh ngu)\b|\b(?P<vi>vietnamese|tieng viet|viet ngu)\b"
+)
 
 
 OTP_CONTEXT = re.compile(r"\b(ma|code|otp|xac thuc|verif\w*|sms|pin)\b")
@@ -102,8 +106,27 @@ class PatternEntityExtractor(GraphComponent):
                 {**e, "confidence_entity": 1.0, "extractor": self.__class__.__name__}
                 for e in find_pattern_entities(text, otp_expected=intent in OTP_INTENTS)
             ]
+            if intent == "switch_language" and not any(e.get("entity") == "language" for e in kept):
+                extracted += self._requested_language(text)
             message.set(ENTITIES, kept + extracted, add_to_output=True)
         return messages
+
+    def _requested_language(self, text: str) -> list[dict[str, Any]]:
+        match = LANGUAGE_NAMES.search(fold(text))
+        if not match or len(fold(text)) != len(text):
+            return []
+        value = "en" if match.group("en") else "vi"
+        start, end = match.span(value)
+        return [
+            {
+                "entity": "language",
+                "start": start,
+                "end": end,
+                "value": value,
+                "confidence_entity": 1.0,
+                "extractor": self.__class__.__name__,
+            }
+        ]
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)

@@ -128,3 +128,19 @@ def test_phone_numbers_as_typed() -> None:
     for typed in ["0912345678", "0912 345 678", "+84912345678", "+84 912 004 583", "84912345678"]:
         found = find_pattern_entities(f"sdt {typed} nhé", otp_expected=False)
         assert [e["entity"] for e in found] == ["phone_number"], typed
+
+
+def test_language_asked_for_when_switching() -> None:
+    from rasa.shared.nlu.training_data.message import Message
+
+    from nlu.components.extractors import PatternEntityExtractor
+
+    def language_of(text: str, intent: str = "switch_language") -> list:
+        message = Message(data={"text": text, "intent": {"name": intent}, "entities": []})
+        PatternEntityExtractor().process([message])
+        return [(e["value"], text[e["start"] : e["end"]]) for e in message.get("entities")]
+
+    assert language_of("speak English please") == [("en", "English")]
+    assert language_of("nói tiếng Việt đi") == [("vi", "tiếng Việt")]
+    assert language_of("đổi ngôn ngữ") == []
+    assert language_of("học tiếng anh ở đâu", intent="out_of_scope") == []
