@@ -40,7 +40,6 @@ NOT_SURE = "__not_sure__"  # "không biết" when asked which procedure: stop as
 EQUIVALENT_VARIANTS = {
     ("passport", "exchange"): "renewal",
     ("id_card", "renewal"): "exchange",
-    ("passport", "first_issuance"): "first_issuance",
 }
 
 _variant_cache: dict[str, list[str]] = {}

@@ -82,15 +82,20 @@ class ActionDossierStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        events: list[EventType] = [SlotSet("pending_verification", False)]
+        events: list[EventType] = []
+
+        def done(*more: EventType, offer: bool = False) -> list[EventType]:
+            """Every outcome closes or opens the verification offer exactly once."""
+            return [SlotSet("pending_verification", offer), *events, *more]
+
         if tracker.get_slot("identity_failed"):
             # The identity form already explained why it stopped (locked, too many codes...).
-            return [*events, SlotSet("identity_failed", False)]
+            return done(SlotSet("identity_failed", False))
         code = tracker.get_slot("dossier_code")
         if not code:
             if valid_token(tracker):
                 dispatcher.utter_message(response="utter_ask_dossier_code")
-            return events
+            return done()
         lang = language(tracker)
         token = valid_token(tracker)
         if tracker.get_slot("identity_token") and not token:
@@ -109,14 +114,14 @@ class ActionDossierStatus(Action):
                 dossier = await portal.get_dossier(code, lang)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
-            return events
+            return done()
         except PortalError:
             dispatcher.utter_message(response="utter_dossier_not_found", dossier_code=code)
-            return [*events, SlotSet("dossier_code", None)]
+            return done(SlotSet("dossier_code", None))
 
         if dossier.get("detail_level") == "owner":
             self.show_details(dispatcher, dossier)
-            return events
+            return done()
         dispatcher.utter_message(
             response="utter_dossier_public_status",
             dossier_code=dossier.get("code", code),
@@ -128,9 +133,9 @@ class ActionDossierStatus(Action):
             dispatcher.utter_message(response=meaning)
         if token:
             dispatcher.utter_message(response="utter_dossier_not_yours")
-            return events
+            return done()
         dispatcher.utter_message(response="utter_offer_verification")
-        return [*events, SlotSet("pending_verification", True)]
+        return done(offer=True)
 
     @staticmethod
     def show_details(dispatcher: CollectingDispatcher, dossier: dict[str, Any]) -> None:

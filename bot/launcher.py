@@ -152,15 +152,16 @@ class Supervisor:
         width = max(len(s.name) for s in self.services)
         for service in self.services:
             if self.log_to_files:
-                log = open(self.settings.var_dir / "logs" / f"{service.name}.log", "ab")  # noqa: SIM115
-                service.process = subprocess.Popen(
-                    service.command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+                # The child gets its own copy of the file descriptor; ours closes at once.
+                with open(self.settings.var_dir / "logs" / f"{service.name}.log", "ab") as log:
+                    service.process = subprocess.Popen(
+                        service.command,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
             else:
                 service.process = subprocess.Popen(
                     service.command,

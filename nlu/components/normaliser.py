@@ -52,6 +52,7 @@ class EntityNormaliser(GraphComponent):
         self._resource = resource
         self._table: dict[str, dict[str, str]] = table or {}
         self._scan_patterns: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+        self._values: dict[str, frozenset[str]] = {}
         self._compile()
 
     @classmethod
@@ -104,6 +105,7 @@ class EntityNormaliser(GraphComponent):
         return self._resource
 
     def _compile(self) -> None:
+        self._values = {kind: frozenset(table.values()) for kind, table in self._table.items()}
         self._scan_patterns = {}
         for kind in self._config["scan"]:
             phrases = sorted(
@@ -133,16 +135,15 @@ class EntityNormaliser(GraphComponent):
         return messages
 
     def _known(self, entity: dict[str, Any]) -> bool:
-        table = self._table.get(str(entity.get("entity")))
-        return not table or entity.get("value") in set(table.values())
+        kind = str(entity.get("entity"))
+        return kind not in self._table or entity.get("value") in self._values[kind]
 
     def _normalise(self, entity: dict[str, Any]) -> dict[str, Any]:
         kind = entity.get("entity")
         table = self._table.get(str(kind))
         if not table:
             return entity
-        known_values = set(table.values())
-        if entity.get("value") in known_values:
+        if entity.get("value") in self._values[str(kind)]:
             return entity
         raw = str(entity.get("value") or "")
         if fold(raw) != raw.lower():
