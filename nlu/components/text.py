@@ -47,6 +47,12 @@ ABBREVIATIONS: dict[str, str] = {
     "ubnd": "uy ban nhan dan",
     "dvc": "dich vu cong",
     "vneid": "vneid",
+    "ktra": "kiem tra",
+    "kiemtra": "kiem tra",
+    "kq": "ket qua",
+    "tthc": "thu tuc hanh chinh",
+    "pw": "password",
+    "pwd": "password",
 }
 
 _VI_LETTERS = re.compile(

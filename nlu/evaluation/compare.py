@@ -314,6 +314,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=PROJECT_CONFIG,
         help="pipeline to compare with the default one (e.g. a variant of config.yml)",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="score the models an earlier run left in --out instead of training (e.g. on --heldout "
+        "tests/nlu/dev); training times are then not shown",
+    )
     return parser.parse_args(argv)
 
 
@@ -328,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     examples = load_heldout(args.heldout)
     print(f"[eval] held-out set {shown(args.heldout)}: {len(examples)} utterances", flush=True)
-    data = copy_training_data(TRAINING_DATA, out / "train_data")
+    data = None if args.reuse else copy_training_data(TRAINING_DATA, out / "train_data")
 
     notes = [
         f"Training data: {' '.join(shown(p) for p in TRAINING_DATA)} (NLU only).",
@@ -337,6 +343,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_paths: dict[str, Path] = {}
     train_seconds: dict[str, float] = {}
     for name in models:
+        if args.reuse:
+            model_paths[name] = out / f"{name}.tar.gz"
+            if not model_paths[name].is_file():
+                raise FileNotFoundError(f"--reuse: no {shown(model_paths[name])}; run without it")
+            print(
+                f"[eval] reusing {shown(model_paths[name])} (not trained in this run)", flush=True
+            )
+            notes.append(f"{name}: reused {shown(model_paths[name])}, trained by an earlier run.")
+            continue
         config, _ = prepare_config(load_config(sources[name]), args.epochs_scale)
         config_path = write_config(config, out / f"config_{name}.yml")
         print(
@@ -344,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"log: {shown(out / f'train_{name}.log')}",
             flush=True,
         )
+        assert data is not None
         model_paths[name], train_seconds[name] = train_nlu(config_path, data, out, name)
         load = os.getloadavg()[0]  # other people's jobs inflate the time: say how busy it was
         print(f"[eval]   done in {train_seconds[name]:.0f} s (load average {load:.1f})", flush=True)

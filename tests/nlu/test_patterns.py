@@ -63,6 +63,9 @@ def test_folding_and_abbreviations() -> None:
     assert fold("Căn cước ĐỊNH DANH") == "can cuoc dinh danh"
     assert normalise_token("ko") == "khong"
     assert normalise_token("CCCD") == "can cuoc cong dan"
+    # "ktra hs" and "kiểm tra hồ sơ" meet; "kq" is "kết quả"
+    assert normalise_token("ktra") == normalise_token("Kiểm") + " " + normalise_token("tra")
+    assert normalise_token("KQ") == "ket qua"
 
 
 @pytest.mark.parametrize(
