@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from nlu.components.patterns import normalise_dossier_code
+
 # Everyday abbreviations citizens type, folded (no diacritics) -> folded expansion.
 ABBREVIATIONS: dict[str, str] = {
     "ko": "khong",
@@ -92,8 +94,33 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower()
 
 
+# Lemmas that stand for a whole class of values: the classifier learns "a code", "a 12-digit
+# number", never one memorised code. Letters only, so featurizers keep each as one word.
+CODE_LEMMA = "xxmahosoxx"
+NUMBER_LEMMAS = {12: "xxsodinhdanhxx", 9: "xxcmndxx", 10: "xxsodienthoaixx", 6: "xxmasauchuxx"}
+_EDGE_PUNCTUATION = "\"'()[]{}<>.,;:!?…“”‘’«»"
+
+
+def class_lemma(token: str) -> str | None:
+    """The placeholder lemma when ``token`` is a dossier code or a long number, else None."""
+    core = token.strip(_EDGE_PUNCTUATION)
+    if not core:
+        return None
+    if normalise_dossier_code(core):
+        return CODE_LEMMA
+    digits = core[3:] if core.startswith("+84") else core
+    if digits.isdigit():
+        length = 10 if core.startswith("+84") else len(digits)
+        return NUMBER_LEMMAS.get(length)
+    return None
+
+
 def normalise_token(token: str) -> str:
-    """Folded token with everyday abbreviations expanded ("ko" -> "khong", "cccd" -> ...)."""
+    """Folded token with everyday abbreviations expanded ("ko" -> "khong", "cccd" -> ...);
+    dossier codes and long numbers become their class placeholder (see ``class_lemma``)."""
+    placeholder = class_lemma(token)
+    if placeholder:
+        return placeholder
     folded = fold(token)
     return ABBREVIATIONS.get(folded, folded)
 

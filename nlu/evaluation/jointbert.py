@@ -45,8 +45,8 @@ PUBLISHED_LABEL = "published*"
 # PhoATIS test set, JointIDSF + PhoBERT, word level (Dao, Truong & Nguyen, Interspeech 2021).
 PUBLISHED = {"intent accuracy": 97.62, "slot F1 (conlleval)": 94.98, "sentence accuracy": 86.25}
 PUBLISHED_NOTE = (
-    "* published PhoATIS figures for JointIDSF + PhoBERT (word level, Dao et al. 2021); "
-    "not run here, and only comparable when DATA is PhoATIS word level."
+    "* published PhoATIS figures for JointIDSF + PhoBERT (word level, Dao et al. 2021, on a GPU); "
+    "quoted from the paper, and only comparable when DATA is PhoATIS word level."
 )
 
 
