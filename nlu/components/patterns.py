@@ -16,7 +16,10 @@ PROVINCE_CODES: frozenset[str] = frozenset(
     072 074 075 077 079 080 082 083 084 086 087 089 091 092 093 094 095 096""".split()
 )
 
-ID_NUMBER_CANDIDATE = re.compile(r"(?<![\d.-])(\d{3}[ .]?\d{3}[ .]?\d{3}[ .]?\d{3})(?![\d.-])")
+# 12 digits, typed whole or in groups of 3 (001 090 001 234) or of 4 (0010 9000 1234)
+ID_NUMBER_CANDIDATE = re.compile(
+    r"(?<![\d.-])(\d{3}(?:[ .]?\d{3}){3}|\d{4}(?:[ .]?\d{4}){2})(?![\d.-])"
+)
 CMND_CANDIDATE = re.compile(r"(?<![\d.-])(\d{9})(?![\d.-])")
 DOSSIER_CODE = re.compile(
     r"(?<![0-9A-Za-z.])([0-9A-Za-z]{2,5}(?:\.[0-9A-Za-z]{1,5}){1,4}-\d{6}-\d{4,6})(?![0-9A-Za-z])"

@@ -53,6 +53,14 @@ def test_entities_found_by_validating_patterns() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "typed", ["001090001234", "001 090 001 234", "0010 9000 1234", "0010.9000.1234"]
+)
+def test_id_number_typed_in_groups(typed: str) -> None:
+    found = find_pattern_entities(f"số cccd của em là {typed} ạ", otp_expected=False)
+    assert [(e["entity"], e["value"]) for e in found] == [("id_number", "001090001234")]
+
+
 def test_numbers_that_are_not_codes() -> None:
     assert find_pattern_entities("so 001790001234 trung thuong", otp_expected=False) == []
     assert find_pattern_entities("lệ phí 135000 đ phải không", otp_expected=True) == []
