@@ -20,8 +20,9 @@ from nlu.evaluation.bio import (
     to_rasa_examples,
 )
 from nlu.evaluation.compare import Example, build_rows
+from nlu.evaluation.compare import main as compare_main
 from nlu.evaluation.conlleval import chunk_score, chunks
-from nlu.evaluation.jointbert import score
+from nlu.evaluation.jointbert import score, segmented_share
 from nlu.evaluation.rasa_runner import Parsed, prepare_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -325,6 +326,19 @@ def test_prepare_config_scales_epochs_and_drops_components() -> None:
     assert config["pipeline"][1]["epochs"] == 80  # the original is untouched
     tiny, _ = prepare_config(config, 0.001)
     assert tiny["pipeline"][1]["epochs"] == 1
+
+
+def test_word_segmented_data_is_recognised() -> None:
+    segmented = [Sample(("bay", "từ", "đà_nẵng", "đến", "hà_nội"), ("O",) * 5, "flight")]
+    syllables = [Sample(("bay", "từ", "đà", "nẵng", "đến", "hà", "nội"), ("O",) * 7, "flight")]
+    assert segmented_share(segmented) == pytest.approx(0.4)
+    assert segmented_share(syllables) == 0.0
+    assert segmented_share([]) == 0.0
+
+
+def test_reuse_without_models_says_so(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="--reuse"):
+        compare_main(["--reuse", "--only", "project", "--out", str(tmp_path)])
 
 
 # --- end to end -----------------------------------------------------------------------------
