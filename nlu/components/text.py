@@ -14,6 +14,8 @@ ABBREVIATIONS: dict[str, str] = {
     "kg": "khong",
     "khg": "khong",
     "hong": "khong",
+    "hk": "khong",
+    "hok": "khong",
     "dc": "duoc",
     "dk": "dang ky",
     "dky": "dang ky",

@@ -74,6 +74,7 @@ def test_folding_and_abbreviations() -> None:
     # "ktra hs" and "kiểm tra hồ sơ" meet; "kq" is "kết quả"
     assert normalise_token("ktra") == normalise_token("Kiểm") + " " + normalise_token("tra")
     assert normalise_token("KQ") == "ket qua"
+    assert {normalise_token(w) for w in ("ko", "k", "hk", "hok", "hông")} == {"khong"}
 
 
 @pytest.mark.parametrize(
