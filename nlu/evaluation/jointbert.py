@@ -73,6 +73,13 @@ def segmented_share(samples: Sequence[Sample]) -> float:
     return sum("_" in token for token in tokens) / len(tokens) if tokens else 0.0
 
 
+def set_option(config: dict[str, Any], component_name: str, key: str, value: Any) -> None:
+    """Set ``key`` on every pipeline component of ``config`` named ``component_name``."""
+    for component in config["pipeline"]:
+        if component["name"] == component_name:
+            component[key] = value
+
+
 def predicted_tags(sample: Sample, parsed: Parsed) -> list[str]:
     entities = [
         e
@@ -202,20 +209,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     models = ["project", "default"] if args.only == "both" else [args.only]
     configs: dict[str, dict[str, Any]] = {}
+    share = segmented_share(train)
     for name in models:
         source = args.project_config if name == "project" else DEFAULT_CONFIG
         drop = DROPPED_COMPONENTS if name == "project" else ()
         configs[name], dropped = prepare_config(load_config(source), args.epochs_scale, drop)
         if args.no_bilou:
-            for component in configs[name]["pipeline"]:
-                if component["name"] == "DIETClassifier":
-                    component["BILOU_flag"] = False
-        if name == "project" and segmented_share(train) > SEGMENTED_SHARE:
-            for component in configs[name]["pipeline"]:
-                if component["name"] == "nlu.components.tokenizer.VietnameseTokenizer":
-                    component["segmenter"] = "whitespace"
+            set_option(configs[name], "DIETClassifier", "BILOU_flag", False)
+        if name == "project" and share > SEGMENTED_SHARE:
+            set_option(
+                configs[name],
+                "nlu.components.tokenizer.VietnameseTokenizer",
+                "segmenter",
+                "whitespace",
+            )
             print(
-                f"[bench] the data is word-segmented ({100 * segmented_share(train):.0f}% of "
+                f"[bench] the data is word-segmented ({100 * share:.0f}% of "
                 "tokens joined by _): the project tokenizer keeps its words (segmenter: "
                 "whitespace), as re-segmenting would cut across the gold slot boundaries",
                 flush=True,
