@@ -3,6 +3,7 @@ offering a password get their own intents, so the dialogue answers them instead 
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -64,3 +65,108 @@ class InputGuard(GraphComponent):
         message.set(INTENT, {"name": intent, "confidence": 1.0}, add_to_output=True)
         message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 1.0}], add_to_output=True)
         message.set(ENTITIES, [], add_to_output=True)
+
+
+_LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
+_REPEATS = re.compile(r"(\w)\1{2,}")  # "alooo", "hiiii", "okkk": drawn-out words
+FUZZY_MIN_LENGTH = 4  # shorter words are too easy to match by accident
+FUZZY_CUTOFF = 0.8
+WORDS_CHECKED = 8  # enough to find one known word in a real message
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class UnknownWordsGuard(GraphComponent):
+    """Keyboard mashing ("asdkjh qwe", "lalala") has no word the assistant has ever seen, yet a
+    classifier still picks some intent with high confidence. This component learns the folded
+    words of the training data and turns a message with none of them, not even by close
+    spelling, and no entity into `nlu_fallback`, so the dialogue asks the citizen to rephrase."""
+
+    def __init__(
+        self, model_storage: ModelStorage, resource: Resource, vocabulary: frozenset[str]
+    ) -> None:
+        self._storage = model_storage
+        self._resource = resource
+        self._vocabulary = vocabulary
+        self._long_words = sorted(w for w in vocabulary if len(w) >= FUZZY_MIN_LENGTH - 1)
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> UnknownWordsGuard:
+        return cls(model_storage, resource, frozenset())
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> UnknownWordsGuard:
+        try:
+            with model_storage.read_from(resource) as path:
+                words = (path / "vocabulary.txt").read_text(encoding="utf-8").split()
+        except (ValueError, FileNotFoundError):
+            words = []
+        return cls(model_storage, resource, frozenset(words))
+
+    def train(self, training_data: TrainingData) -> Resource:
+        words: set[str] = set()
+        for example in training_data.training_examples:
+            words.update(_words(example.get(TEXT) or ""))
+        for table in training_data.lookup_tables:
+            for element in table.get("elements") or []:
+                words.update(_words(str(element)))
+        for synonym in training_data.entity_synonyms:
+            words.update(_words(synonym))
+        self._vocabulary = frozenset(words)
+        self._long_words = sorted(w for w in words if len(w) >= FUZZY_MIN_LENGTH - 1)
+        with self._storage.write_to(self._resource) as path:
+            (path / "vocabulary.txt").write_text("\n".join(sorted(words)), encoding="utf-8")
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if not self._vocabulary:
+            return messages
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if text.startswith("/") or message.get(ENTITIES):
+                continue
+            words = _words(text)
+            if words and not self.knows_any(words):
+                message.set(INTENT, {"name": "nlu_fallback", "confidence": 1.0}, add_to_output=True)
+                message.set(
+                    INTENT_RANKING_KEY,
+                    [{"name": "nlu_fallback", "confidence": 1.0}],
+                    add_to_output=True,
+                )
+        return messages
+
+    def knows_any(self, words: list[str]) -> bool:
+        """True when one of ``words`` (folded) is in the vocabulary, drawn out or misspelt."""
+        checked = words[:WORDS_CHECKED]
+        squeezed = [_REPEATS.sub(r"\1", w) for w in checked]
+        candidates = checked + [w for w in squeezed if len(w) > 1]  # "kkkkk" is not "k"
+        if any(w in self._vocabulary for w in candidates):
+            return True
+        return any(
+            difflib.get_close_matches(w, self._long_words, n=1, cutoff=FUZZY_CUTOFF)
+            for w in checked
+            if len(w) >= FUZZY_MIN_LENGTH
+        )
+
+
+def _words(text: str) -> list[str]:
+    return _LETTERS.findall(fold(text))

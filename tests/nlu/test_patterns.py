@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,39 @@ def test_language_asked_for_when_switching() -> None:
     assert language_of("nói tiếng Việt đi") == [("vi", "tiếng Việt")]
     assert language_of("đổi ngôn ngữ") == []
     assert language_of("học tiếng anh ở đâu", intent="out_of_scope") == []
+
+
+def test_keyboard_mashing_goes_to_fallback_and_real_words_do_not(tmp_path: Path) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from nlu.components.guard import UnknownWordsGuard
+
+    storage, resource = LocalModelStorage(tmp_path), Resource("unknown_words")
+    examples = ["làm căn cước ở đâu", "alo ad ơi", "how much is a passport", "ok"]
+    UnknownWordsGuard.create({}, storage, resource, None).train(  # type: ignore[arg-type]
+        TrainingData([Message(data={"text": t, "intent": "x"}) for t in examples])
+    )
+    guard = UnknownWordsGuard.load({}, storage, resource, None)  # type: ignore[arg-type]
+
+    def intent_of(text: str, entities: list[dict] | None = None) -> str:
+        message = Message(
+            data={
+                "text": text,
+                "intent": {"name": "inform", "confidence": 0.97},
+                "entities": entities or [],
+            }
+        )
+        guard.process([message])
+        return message.get("intent")["name"]
+
+    for mashing in ["asdkjh qwe", "lalala", "zxcvbn", "kkkkkk"]:
+        assert intent_of(mashing) == "nlu_fallback", mashing
+    # folded, drawn out, misspelt or mixed with unknown words: still understood
+    for real in ["lam can cuoc o dau", "alooooo", "how much is a pasport", "ok xyzzy", "OK"]:
+        assert intent_of(real) == "inform", real
+    # a code or number the extractors found is an answer, not noise; so is a button payload
+    assert intent_of("h29x", [{"entity": "dossier_code", "value": "H29X"}]) == "inform"
+    assert intent_of('/inform{"procedure": "passport"}') == "inform"
