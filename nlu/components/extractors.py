@@ -39,6 +39,19 @@ OTP_CONTEXT = re.compile(r"\b(ma|code|otp|xac thuc|verif\w*|sms|pin)\b")
 CURRENCY_AFTER = re.compile(r"\s*(d|đ|vnd|dong|đồng|k|nghin|nghìn|ngan|ngàn)\b", re.IGNORECASE)
 
 
+# "987654321 cộng 5", "what is 458812345 times 12": a number in a sum is no one's ID number.
+_SUM_AFTER = re.compile(
+    r"\s*([-+*/x×=]\s*\d|(cong|tru|nhan|chia|times|plus|minus|divided|multiplied)(?!\w))"
+)
+_SUM_BEFORE = re.compile(r"(\d\s*[-+*/x×=]|(cong|tru|nhan|chia|times|plus|minus))\s*$")
+
+
+def _in_sum(text: str, start: int, end: int) -> bool:
+    return bool(
+        _SUM_AFTER.match(fold(text[end : end + 20])) or _SUM_BEFORE.search(fold(text[:start]))
+    )
+
+
 def find_pattern_entities(text: str, otp_expected: bool = True) -> list[dict[str, Any]]:
     """Valid codes and numbers in ``text``; earlier kinds win where spans overlap.
 
@@ -60,10 +73,14 @@ def find_pattern_entities(text: str, otp_expected: bool = True) -> list[dict[str
         if code:
             add("dossier_code", m.start(1), m.end(1), code)
     for m in ID_NUMBER_CANDIDATE.finditer(text):
-        if free(m.start(1), m.end(1)) and is_valid_id_number(m.group(1)):
+        if (
+            free(m.start(1), m.end(1))
+            and is_valid_id_number(m.group(1))
+            and not _in_sum(text, m.start(1), m.end(1))
+        ):
             add("id_number", m.start(1), m.end(1), digits_only(m.group(1)))
     for m in CMND_CANDIDATE.finditer(text):
-        if free(m.start(1), m.end(1)):
+        if free(m.start(1), m.end(1)) and not _in_sum(text, m.start(1), m.end(1)):
             add("id_number", m.start(1), m.end(1), m.group(1))
     for m in PHONE_CANDIDATE.finditer(text):
         if free(m.start(1), m.end(1)) and is_valid_phone(m.group(1)):

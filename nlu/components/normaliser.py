@@ -37,6 +37,8 @@ class EntityNormaliser(GraphComponent):
         return {
             "entities": ["procedure", "variant", "province"],
             "scan": ["procedure", "province"],
+            # "from Hà Nội to Lào Cai": every province named, also next to one the extractor found
+            "scan_all": ["province"],
             "fuzzy_cutoff": 0.85,
         }
 
@@ -97,6 +99,10 @@ class EntityNormaliser(GraphComponent):
             kind: {phrase: counts.most_common(1)[0][0] for phrase, counts in phrases.items()}
             for kind, phrases in votes.items()
         }
+        for kind, names in _lookup_names(training_data, self._config["entities"]).items():
+            table = self._table.setdefault(kind, {})
+            for phrase, value in names.items():
+                table.setdefault(phrase, value)  # annotated examples win over the lookup table
         self._compile()
         with self._storage.write_to(self._resource) as path:
             (path / "table.json").write_text(
@@ -129,8 +135,9 @@ class EntityNormaliser(GraphComponent):
             entities = [e for e in entities if self._known(e)]
             entities = [e for e in entities if not _is_number_reference(e, text, entities)]
             for kind in self._config["scan"]:
-                if not any(e.get("entity") == kind for e in entities):
-                    entities.extend(self._scan(kind, text, entities))
+                every = kind in self._config["scan_all"]
+                if every or not any(e.get("entity") == kind for e in entities):
+                    entities.extend(self._scan(kind, text, entities, every))
             message.set(ENTITIES, entities, add_to_output=True)
         return messages
 
@@ -160,11 +167,14 @@ class EntityNormaliser(GraphComponent):
             value = table[close[0]] if close else None
         return {**entity, "value": value} if value else entity
 
-    def _scan(self, kind: str, text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _scan(
+        self, kind: str, text: str, entities: list[dict[str, Any]], every: bool = False
+    ) -> list[dict[str, Any]]:
         folded = fold(text)
         if len(folded) != len(text):
             return []
         taken = [(e.get("start", -1), e.get("end", -1)) for e in entities]
+        found_all: list[dict[str, Any]] = []
         for pattern, value in self._scan_patterns.get(kind, []):
             for match in pattern.finditer(folded):
                 start, end = match.span()
@@ -178,8 +188,35 @@ class EntityNormaliser(GraphComponent):
                 }
                 free = all(end <= s or start >= e for s, e in taken)
                 if free and not _is_number_reference(found, text, entities):
-                    return [found]
-        return []
+                    if not every:
+                        return [found]
+                    found_all.append(found)
+                    taken.append((start, end))
+        return sorted(found_all, key=lambda e: e["start"])
+
+
+def _lookup_names(training_data: TrainingData, kinds: list[str]) -> dict[str, dict[str, str]]:
+    """Folded phrase -> value from lookup tables ("lao cai" -> "Lào Cai"), so a province the
+    extractor missed in a long sentence is still found. Only names the table lists with and
+    without diacritics ("Lào Cai", "Lao Cai") count, the one with diacritics being the value;
+    a lone alias ("Danang", "HCMC") does not say which unit it names."""
+    names: dict[str, dict[str, str]] = {}
+    for table in training_data.lookup_tables:
+        kind = table.get("name")
+        if kind not in kinds or not isinstance(table.get("elements"), list):
+            continue
+        spellings: dict[str, list[str]] = defaultdict(list)
+        for element in map(str, table["elements"]):
+            spellings[_key(element)].append(element.strip())
+        for key, group in spellings.items():
+            accented = [e for e in group if _accented(e)]
+            if accented and len(group) > len(accented):
+                names.setdefault(kind, {})[key] = accented[0]
+    return names
+
+
+def _accented(text: str) -> bool:
+    return fold(text) != text.lower()
 
 
 def _key(text: str) -> str:

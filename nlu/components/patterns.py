@@ -20,12 +20,12 @@ PROVINCE_CODES: frozenset[str] = frozenset(
 ID_NUMBER_CANDIDATE = re.compile(
     r"(?<![\d.-])(\d{3}(?:[ .]?\d{3}){3}|\d{4}(?:[ .]?\d{4}){2})(?![\d.-])"
 )
-CMND_CANDIDATE = re.compile(r"(?<![\d.-])(\d{9})(?![\d.-])")
+CMND_CANDIDATE = re.compile(r"(?<![\d.-])(?<!\+84 )(\d{9})(?![\d.-])")  # not "+84 9xxxxxxxx"
 DOSSIER_CODE = re.compile(
     r"(?<![0-9A-Za-z.])([0-9A-Za-z]{2,5}(?:\.[0-9A-Za-z]{1,5}){1,4}-\d{6}-\d{4,6})(?![0-9A-Za-z])"
 )
 PHONE_CANDIDATE = re.compile(r"(?<![\d+])((?:\+84 ?|84|0)[35789](?:[ .]?\d){8})(?!\d)")
-OTP_CANDIDATE = re.compile(r"(?<![\d.,-])(\d{6})(?![\d.,-])")
+OTP_CANDIDATE = re.compile(r"(?<![\d.,-])(\d{6})(?![\d-]|[.,]\d)")  # "mã 123456, ..." is a code
 
 
 def digits_only(text: str) -> str:

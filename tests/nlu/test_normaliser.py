@@ -82,3 +82,42 @@ def test_fragments_that_name_nothing_are_dropped(tmp_path: Path) -> None:
     component.train(TrainingData([annotated("ở hà nội nhé", "hà nội", "Hà Nội", "province")]))
     fragment = [{"entity": "province", "start": 8, "end": 10, "value": "hà"}]
     assert run(component, "nộp ở hà nội", fragment) == [("province", "Hà Nội")]
+
+
+def test_province_from_the_lookup_table_is_found_where_the_extractor_missed_it(
+    tmp_path: Path,
+) -> None:
+    component = EntityNormaliser({}, LocalModelStorage(tmp_path), Resource("normaliser"))
+    component.train(
+        TrainingData(
+            [annotated("làm hộ chiếu ở Hà Nội", "Hà Nội", "Hà Nội", kind="province")],
+            lookup_tables=[{"name": "province", "elements": ["Lào Cai", "Lao Cai", "lao cai"]}],
+        )
+    )
+    for text in ["mất căn cước khi đi công tác Lào Cai thì sao", "lam lai cccd o lao cai"]:
+        message = Message(data={"text": text, "entities": []})
+        component.process([message])
+        assert [(e["entity"], e["value"]) for e in message.get("entities")] == [
+            ("province", "Lào Cai")
+        ], text
+
+
+def test_every_province_named_is_found_but_an_alias_alone_names_none(tmp_path: Path) -> None:
+    component = EntityNormaliser({}, LocalModelStorage(tmp_path), Resource("normaliser"))
+    component.train(
+        TrainingData(
+            [annotated("làm hộ chiếu ở Hà Nội", "Hà Nội", "Hà Nội", kind="province")],
+            lookup_tables=[
+                {"name": "province", "elements": ["Lào Cai", "Lao Cai", "lao cai", "Danang"]}
+            ],
+        )
+    )
+    text = "đặt vé tàu từ Hà Nội đi Lào Cai"
+    start = text.index("Hà Nội")
+    hanoi = {"entity": "province", "start": start, "end": start + 6, "value": "Hà Nội"}
+    message = Message(data={"text": text, "entities": [hanoi]})
+    component.process([message])
+    assert [e["value"] for e in message.get("entities")] == ["Hà Nội", "Lào Cai"]
+    message = Message(data={"text": "where is the office in danang", "entities": []})
+    component.process([message])
+    assert message.get("entities") == []

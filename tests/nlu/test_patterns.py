@@ -138,7 +138,14 @@ def test_input_guard_intents() -> None:
 
 
 def test_phone_numbers_as_typed() -> None:
-    for typed in ["0912345678", "0912 345 678", "+84912345678", "+84 912 004 583", "84912345678"]:
+    for typed in [
+        "0912345678",
+        "0912 345 678",
+        "+84912345678",
+        "+84 912 004 583",
+        "84912345678",
+        "+84 903112233",
+    ]:
         found = find_pattern_entities(f"sdt {typed} nhé", otp_expected=False)
         assert [e["entity"] for e in found] == ["phone_number"], typed
 
@@ -193,3 +200,16 @@ def test_keyboard_mashing_goes_to_fallback_and_real_words_do_not(tmp_path: Path)
     # a code or number the extractors found is an answer, not noise; so is a button payload
     assert intent_of("h29x", [{"entity": "dossier_code", "value": "H29X"}]) == "inform"
     assert intent_of('/inform{"procedure": "passport"}') == "inform"
+
+
+def test_numbers_in_a_sum_are_not_id_numbers_and_a_code_before_a_comma_is_a_code() -> None:
+    def kinds(text: str) -> list[str]:
+        return [e["entity"] for e in find_pattern_entities(text, otp_expected=True)]
+
+    assert kinds("987654321 cộng 123456789 bằng bao nhiêu") == []
+    assert kinds("what is 123456789012 divided by 4") == []
+    assert kinds("12 x 458812345 = ?") == []
+    assert kinds("số 001090123456 - còn hạn ko") == ["id_number"]
+    assert kinds("cmnd cũ 272345678 đổi sang căn cước") == ["id_number"]
+    assert kinds("i told a caller the code 739204, what now") == ["otp"]
+    assert kinds("phí 100,000 đồng") == []
