@@ -40,10 +40,10 @@ CURRENCY_AFTER = re.compile(r"\s*(d|đ|vnd|dong|đồng|k|nghin|nghìn|ngan|ngà
 
 
 # "987654321 cộng 5", "what is 458812345 times 12": a number in a sum is no one's ID number.
-_SUM_AFTER = re.compile(
-    r"\s*([-+*/x×=]\s*\d|(cong|tru|nhan|chia|times|plus|minus|divided|multiplied)(?!\w))"
-)
-_SUM_BEFORE = re.compile(r"(\d\s*[-+*/x×=]|(cong|tru|nhan|chia|times|plus|minus))\s*$")
+# Both sides must be numbers: "cá nhân 0802..." (personal) is no multiplication.
+_OPERATOR = r"([-+*/x×=]|cong|tru|nhan|chia|times|plus|minus|divided by|multiplied by)"
+_SUM_AFTER = re.compile(rf"\s*{_OPERATOR}\s*\d")
+_SUM_BEFORE = re.compile(rf"\d\s*{_OPERATOR}\s*$")
 
 
 def _in_sum(text: str, start: int, end: int) -> bool:

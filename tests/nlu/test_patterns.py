@@ -213,3 +213,5 @@ def test_numbers_in_a_sum_are_not_id_numbers_and_a_code_before_a_comma_is_a_code
     assert kinds("cmnd cũ 272345678 đổi sang căn cước") == ["id_number"]
     assert kinds("i told a caller the code 739204, what now") == ["otp"]
     assert kinds("phí 100,000 đồng") == []
+    assert kinds("dinh danh ca nhan 080224000519, be moi lam") == ["id_number"]
+    assert kinds("my id 001090123456 times out when i log in") == ["id_number"]
