@@ -91,8 +91,8 @@ test: install ## everything CI runs: lint, unit, validate, train, conversation a
 clean: ## remove trained models, results and sandbox databases (keeps .venv)
 	rm -rf models var .pytest_cache .mypy_cache .ruff_cache
 
-eval: install ## train project and default NLU pipelines, compare on the held-out set (report in var/eval/)
-	$(PY) -m nlu.evaluation.compare
+eval: install ## train project and default NLU pipelines, compare on the held-out set (report in var/eval/); SEEDS="1 2 3" averages seeds
+	$(PY) -m nlu.evaluation.compare $(if $(SEEDS),--seeds $(SEEDS))
 
 # DATA already names the training folders above, so only a DATA given on the command line counts.
 bench-nlu: install ## JointBERT-layout benchmark: make bench-nlu DATA=path/to/dataset

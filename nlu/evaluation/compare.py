@@ -16,10 +16,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nlu.evaluation import metrics
 from nlu.evaluation.rasa_runner import (
     DEFAULT_CONFIG,
+    EPOCH_COMPONENTS,
     FALLBACK_INTENT,
     PROJECT_CONFIG,
     REPO,
@@ -159,6 +161,33 @@ def build_rows(
     rows.append(("training time (s)", [train_seconds.get(m) for m in models]))
     rows.append(("parse latency mean / p95 (ms)", [latency_summary(runs[m]) for m in models]))
     return rows
+
+
+def set_seed(config: dict[str, Any], seed: int) -> None:
+    """The same ``random_seed`` on every trainable classifier of ``config``."""
+    for component in config["pipeline"]:
+        if component["name"] in EPOCH_COMPONENTS:
+            component["random_seed"] = seed
+
+
+def combine_rows(
+    per_seed: Sequence[Sequence[tuple[str, Sequence[metrics.Cell]]]],
+) -> list[tuple[str, list[metrics.Cell]]]:
+    """One table from one table per seed: numbers as "mean [lowest-highest]", text from the
+    first seed (latency), missing where any seed is missing."""
+    combined: list[tuple[str, list[metrics.Cell]]] = []
+    for i, (name, first) in enumerate(per_seed[0]):
+        cells: list[metrics.Cell] = []
+        for j, value in enumerate(first):
+            values = [table[i][1][j] for table in per_seed]
+            numbers = [float(v) for v in values if isinstance(v, float | int)]
+            if len(numbers) != len(values):
+                cells.append(value if not numbers else None)
+                continue
+            mean = sum(numbers) / len(numbers)
+            cells.append(f"{mean:.1f} [{min(numbers):.1f}-{max(numbers):.1f}]")
+        combined.append((name, cells))
+    return combined
 
 
 def entity_errors(example: Example, parsed: Parsed) -> tuple[list[str], list[str]]:
@@ -315,6 +344,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="pipeline to compare with the default one (e.g. a variant of config.yml)",
     )
     parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="train each pipeline once per seed (DIET/ResponseSelector random_seed) and print the "
+        "mean with the lowest and highest value: one run differs from the next by a few utterances",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="score the models an earlier run left in --out instead of training (e.g. on --heldout "
@@ -340,42 +376,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Training data: {' '.join(shown(p) for p in TRAINING_DATA)} (NLU only).",
         f"Epochs scale: {args.epochs_scale:g}.",
     ]
-    model_paths: dict[str, Path] = {}
-    train_seconds: dict[str, float] = {}
-    for name in models:
-        if args.reuse:
-            model_paths[name] = out / f"{name}.tar.gz"
-            if not model_paths[name].is_file():
-                raise FileNotFoundError(f"--reuse: no {shown(model_paths[name])}; run without it")
-            print(
-                f"[eval] reusing {shown(model_paths[name])} (not trained in this run)", flush=True
+    if args.reuse and args.seeds:
+        raise ValueError("--reuse scores saved models; it cannot train other seeds")
+    seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
+    runs_by_seed: list[dict[str, list[Parsed]]] = []
+    seconds_by_seed: list[dict[str, float]] = []
+    for seed in seeds:
+        tag = "" if seed is None else f"_seed{seed}"
+        if seed is not None:
+            print(f"[eval] seed {seed}", flush=True)
+            notes.append(
+                f"Seed {seed}: random_seed {seed} in both pipelines' DIET/ResponseSelector."
             )
-            notes.append(f"{name}: reused {shown(model_paths[name])}, trained by an earlier run.")
-            continue
-        config, _ = prepare_config(load_config(sources[name]), args.epochs_scale)
-        config_path = write_config(config, out / f"config_{name}.yml")
-        print(
-            f"[eval] training {name} pipeline ({shown(sources[name])}; {epochs_summary(config)}); "
-            f"log: {shown(out / f'train_{name}.log')}",
-            flush=True,
-        )
-        assert data is not None
-        model_paths[name], train_seconds[name] = train_nlu(config_path, data, out, name)
-        load = os.getloadavg()[0]  # other people's jobs inflate the time: say how busy it was
-        print(f"[eval]   done in {train_seconds[name]:.0f} s (load average {load:.1f})", flush=True)
+        model_paths: dict[str, Path] = {}
+        train_seconds: dict[str, float] = {}
+        for name in models:
+            if args.reuse:
+                model_paths[name] = out / f"{name}.tar.gz"
+                if not model_paths[name].is_file():
+                    raise FileNotFoundError(
+                        f"--reuse: no {shown(model_paths[name])}; run without it"
+                    )
+                print(
+                    f"[eval] reusing {shown(model_paths[name])} (not trained in this run)",
+                    flush=True,
+                )
+                notes.append(
+                    f"{name}: reused {shown(model_paths[name])}, trained by an earlier run."
+                )
+                continue
+            config, _ = prepare_config(load_config(sources[name]), args.epochs_scale)
+            if seed is not None:
+                set_seed(config, seed)
+            config_path = write_config(config, out / f"config_{name}{tag}.yml")
+            print(
+                f"[eval] training {name} pipeline ({shown(sources[name])}; "
+                f"{epochs_summary(config)}); log: {shown(out / f'train_{name}{tag}.log')}",
+                flush=True,
+            )
+            assert data is not None
+            model_paths[name], train_seconds[name] = train_nlu(
+                config_path, data, out, f"{name}{tag}"
+            )
+            load = os.getloadavg()[0]  # other people's jobs inflate the time: say how busy it was
+            print(
+                f"[eval]   done in {train_seconds[name]:.0f} s (load average {load:.1f})",
+                flush=True,
+            )
+            notes.append(
+                f"{name}{tag}: {shown(sources[name])} ({epochs_summary(config)}); trained in "
+                f"{train_seconds[name]:.0f} s, 1-min load average {load:.1f} when it finished "
+                f"({os.cpu_count()} CPUs)."
+            )
+        runs: dict[str, list[Parsed]] = {}
+        texts = [ex.text for ex in examples]
+        for name in models:
+            print(f"[eval] parsing the held-out set with {name}", flush=True)
+            runs[name] = parse_all(model_paths[name], texts)
+        runs_by_seed.append(runs)
+        seconds_by_seed.append(train_seconds)
+
+    all_rows = [
+        build_rows(examples, r, t) for r, t in zip(runs_by_seed, seconds_by_seed, strict=True)
+    ]
+    rows = all_rows[0] if len(all_rows) == 1 else combine_rows(all_rows)
+    runs = runs_by_seed[0]
+    if len(seeds) > 1:
         notes.append(
-            f"{name}: {shown(sources[name])} ({epochs_summary(config)}); trained in "
-            f"{train_seconds[name]:.0f} s, 1-min load average {load:.1f} when it finished "
-            f"({os.cpu_count()} CPUs)."
+            f"Figures are the mean over seeds {', '.join(map(str, seeds))} with [lowest-highest]; "
+            f"the errors and confusion matrices below are those of seed {seeds[0]}."
         )
-
-    runs: dict[str, list[Parsed]] = {}
-    texts = [ex.text for ex in examples]
-    for name in models:
-        print(f"[eval] parsing the held-out set with {name}", flush=True)
-        runs[name] = parse_all(model_paths[name], texts)
-
-    rows = build_rows(examples, runs, train_seconds)
     print()
     print(metrics.format_table(models, rows))
     print()
