@@ -15,7 +15,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu.components.text import fold
+from nlu.components.text import fold, letter_words
 
 _HAS_CONTENT = re.compile(r"[^\W_]", re.UNICODE)
 # "mật khẩu vneid của tôi là Abc123", "pass: ...": a secret offered to the bot.
@@ -53,21 +53,21 @@ class InputGuard(GraphComponent):
             if text.startswith("/"):
                 continue  # a button payload, already parsed
             if not _HAS_CONTENT.search(text):
-                self._override(message, "empty_message")
+                _override(message, "empty_message")
             elif len(text) > self._max:
-                self._override(message, "message_too_long")
+                _override(message, "message_too_long")
             elif _OFFERED_PASSWORD.search(fold(text)):
-                self._override(message, "offer_password")
+                _override(message, "offer_password")
         return messages
 
-    @staticmethod
-    def _override(message: Message, intent: str) -> None:
-        message.set(INTENT, {"name": intent, "confidence": 1.0}, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 1.0}], add_to_output=True)
-        message.set(ENTITIES, [], add_to_output=True)
+
+def _override(message: Message, intent: str) -> None:
+    """``intent`` for certain, nothing else ranked, no entities."""
+    message.set(INTENT, {"name": intent, "confidence": 1.0}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 1.0}], add_to_output=True)
+    message.set(ENTITIES, [], add_to_output=True)
 
 
-_LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
 _REPEATS = re.compile(r"(\w)\1{2,}")  # "alooo", "hiiii", "okkk": drawn-out words
 FUZZY_MIN_LENGTH = 4  # shorter words are too easy to match by accident
 FUZZY_CUTOFF = 0.8
@@ -86,6 +86,9 @@ class UnknownWordsGuard(GraphComponent):
     ) -> None:
         self._storage = model_storage
         self._resource = resource
+        self._set_vocabulary(vocabulary)
+
+    def _set_vocabulary(self, vocabulary: frozenset[str]) -> None:
         self._vocabulary = vocabulary
         self._long_words = sorted(w for w in vocabulary if len(w) >= FUZZY_MIN_LENGTH - 1)
 
@@ -128,8 +131,7 @@ class UnknownWordsGuard(GraphComponent):
                 words.update(_words(str(element)))
         for synonym in training_data.entity_synonyms:
             words.update(_words(synonym))
-        self._vocabulary = frozenset(words)
-        self._long_words = sorted(w for w in words if len(w) >= FUZZY_MIN_LENGTH - 1)
+        self._set_vocabulary(frozenset(words))
         with self._storage.write_to(self._resource) as path:
             (path / "vocabulary.txt").write_text("\n".join(sorted(words)), encoding="utf-8")
         return self._resource
@@ -146,12 +148,7 @@ class UnknownWordsGuard(GraphComponent):
                 continue
             words = _words(text)
             if words and not self.knows_any(words):
-                message.set(INTENT, {"name": "nlu_fallback", "confidence": 1.0}, add_to_output=True)
-                message.set(
-                    INTENT_RANKING_KEY,
-                    [{"name": "nlu_fallback", "confidence": 1.0}],
-                    add_to_output=True,
-                )
+                _override(message, "nlu_fallback")  # it has no entities to drop
         return messages
 
     def knows_any(self, words: list[str]) -> bool:
@@ -169,4 +166,4 @@ class UnknownWordsGuard(GraphComponent):
 
 
 def _words(text: str) -> list[str]:
-    return _LETTERS.findall(fold(text))
+    return letter_words(fold(text))

@@ -153,7 +153,7 @@ class EntityNormaliser(GraphComponent):
         if entity.get("value") in self._values[str(kind)]:
             return entity
         raw = str(entity.get("value") or "")
-        if fold(raw) != raw.lower():
+        if _accented(raw):
             # Typed with diacritics: "muốn" (want) must not meet "muộn" (late) once folded.
             table = self._table.get(EXACT + str(kind)) or table
             key = _exact(raw)

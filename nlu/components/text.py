@@ -89,6 +89,11 @@ AMBIGUOUS = frozenset({"can", "to", "do", "the", "ma", "co", "on", "no", "a", "i
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
+def letter_words(text: str) -> list[str]:
+    """Runs of letters in ``text``: no digits, no punctuation."""
+    return _WORD.findall(text)
+
+
 def fold(text: str) -> str:
     """Lower-case ``text`` and strip Vietnamese diacritics ("Căn cước" -> "can cuoc")."""
     text = text.replace("đ", "d").replace("Đ", "D")

@@ -379,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reuse and args.seeds:
         raise ValueError("--reuse scores saved models; it cannot train other seeds")
     seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
+    texts = [ex.text for ex in examples]
     runs_by_seed: list[dict[str, list[Parsed]]] = []
     seconds_by_seed: list[dict[str, float]] = []
     for seed in seeds:
@@ -429,7 +430,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"({os.cpu_count()} CPUs)."
             )
         runs: dict[str, list[Parsed]] = {}
-        texts = [ex.text for ex in examples]
         for name in models:
             print(f"[eval] parsing the held-out set with {name}", flush=True)
             runs[name] = parse_all(model_paths[name], texts)
