@@ -1,4 +1,9 @@
-"""Identity proof: the citizen's ID number, then the one-time code the identity API sends by SMS."""
+"""Identity proof: the citizen's ID number, then the one-time code the identity API sends by SMS.
+
+What the proof needs between turns (the full ID number, the verification id, then the token and
+the citizen's name) stays in the action server (actions/identity_store.py); the tracker only
+holds a masked ID number and a random handle, so nothing at rest can be replayed.
+"""
 
 from __future__ import annotations
 
@@ -11,57 +16,73 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients import IdentityError, ServiceUnavailable, clients
 from actions.common import minutes
+from actions.identity_store import (
+    Proof,
+    client_ref,
+    conversation_key,
+    identity_store,
+)
 from nlu.components.patterns import digits_only, id_number_problem, normalise_otp
 
 # Kept a little shorter than the API's lifetime so the bot never shows details on a dying token.
 TOKEN_SAFETY_MARGIN_SECONDS = 30
 VERIFIED_MARKER = "verified"  # what the otp slot holds once checked: never the code itself
-STOP_EVENTS: dict[str, Any] = {"id_number": None, "otp": None, "verification_id": None}
+HANDLE_SLOT = "identity_ref"
+STOP_EVENTS: dict[str, Any] = {"id_number": None, "otp": None, HANDLE_SLOT: None}
 
 
-def failed(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def masked_id(id_number: str) -> str:
+    """What the id_number slot keeps: enough to recognise the number, never the number."""
+    return "*" * (len(id_number) - 3) + id_number[-3:]
+
+
+def failed(tracker: Tracker, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Slot values that end the identity form: it asks nothing more (see required_slots)."""
+    identity_store().forget(conversation_key(tracker))
     return {**STOP_EVENTS, "identity_failed": True, **(extra or {})}
 
 
 def explain_refusal(dispatcher: CollectingDispatcher, exc: IdentityError) -> bool:
     """Tell the citizen why the identity API refused; True when verification must stop."""
+    retry_minutes = minutes(exc.retry_after or 900)
     if exc.code == "locked":
-        dispatcher.utter_message(
-            response="utter_identity_locked", retry_minutes=minutes(exc.retry_after or 900)
+        response = (
+            "utter_conversation_locked" if exc.scope == "conversation" else "utter_identity_locked"
         )
+        dispatcher.utter_message(response=response, retry_minutes=retry_minutes)
         return True
     if exc.code == "too_many_requests":
-        dispatcher.utter_message(
-            response="utter_too_many_codes", retry_minutes=minutes(exc.retry_after or 900)
-        )
+        dispatcher.utter_message(response="utter_too_many_codes", retry_minutes=retry_minutes)
         return True
-    if exc.code == "citizen_not_found":
-        dispatcher.utter_message(response="utter_citizen_not_found")
-    else:
-        dispatcher.utter_message(response="utter_invalid_id_number")
+    dispatcher.utter_message(response="utter_invalid_id_number")
     return False
 
 
 async def send_code(
-    dispatcher: CollectingDispatcher, id_number: str, response: str
+    dispatcher: CollectingDispatcher, tracker: Tracker, id_number: str, response: str
 ) -> dict[str, Any]:
     """Start a verification and say where the code went; slot values for the outcome."""
+    api = clients()
     try:
-        started = await clients().identity.start_verification(id_number)
+        started = await api.identity.start_verification(
+            id_number, client_ref(tracker, api.client_ref_secret)
+        )
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
-        return failed()
+        return failed(tracker)
     except IdentityError as exc:
-        return failed() if explain_refusal(dispatcher, exc) else {"id_number": None}
+        return failed(tracker) if explain_refusal(dispatcher, exc) else {"id_number": None}
+    handle = identity_store().start(
+        conversation_key(tracker), id_number, started.verification_id
+    )
     dispatcher.utter_message(
         response=response,
         masked_phone=started.masked_phone,
         expires_minutes=minutes(started.expires_in),
     )
     return {
-        "id_number": id_number,
-        "verification_id": started.verification_id,
+        "id_number": masked_id(id_number),
+        HANDLE_SLOT: handle,
         "masked_phone": started.masked_phone,
         "otp": None,
     }
@@ -106,9 +127,12 @@ class ValidateIdentityForm(FormValidationAction):
         if problem:
             dispatcher.utter_message(response="utter_invalid_id_number")
             return {"id_number": None}
-        if digits == tracker.get_slot("id_number") and tracker.get_slot("verification_id"):
-            return {"id_number": digits}  # already sent a code for this number in this form
-        return await send_code(dispatcher, digits, "utter_code_sent")
+        pending = identity_store().pending(
+            conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
+        )
+        if pending is not None and pending.id_number == digits:
+            return {"id_number": masked_id(digits)}  # a code was already sent for this number
+        return await send_code(dispatcher, tracker, digits, "utter_code_sent")
 
     async def validate_otp(
         self,
@@ -117,42 +141,52 @@ class ValidateIdentityForm(FormValidationAction):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> dict[str, Any]:
-        if slot_value == VERIFIED_MARKER:
-            return {"otp": VERIFIED_MARKER}
-        code = normalise_otp(str(slot_value or ""))
+        typed = str(slot_value or "")
+        code = normalise_otp(typed)
         if code is None:
-            dispatcher.utter_message(response="utter_invalid_otp_format")
+            # An ID number typed at the code step never starts a new verification by itself.
+            long_number = len(digits_only(typed)) in (9, 12)
+            dispatcher.utter_message(
+                response="utter_code_step_expects_code" if long_number else "utter_invalid_otp_format",
+                masked_phone=tracker.get_slot("masked_phone") or "",
+            )
             return {"otp": None}
-        verification_id = tracker.get_slot("verification_id")
-        id_number = tracker.get_slot("id_number")
-        if not verification_id or not id_number:
-            return {"otp": None, "id_number": None}
+        store = identity_store()
+        conversation, handle = conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
+        pending = store.pending(conversation, handle)
+        if pending is None:
+            # Expired, or the action server restarted: only a new code can prove anything.
+            dispatcher.utter_message(response="utter_verification_restart")
+            return {"otp": None, "id_number": None, HANDLE_SLOT: None}
         try:
-            verified = await clients().identity.confirm(verification_id, code)
+            verified = await clients().identity.confirm(pending.verification_id, code)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
-            return failed()
+            return failed(tracker)
         except IdentityError as exc:
-            if exc.code == "wrong_code":
+            if exc.code == "wrong_code" and exc.attempts_left > 0:
                 dispatcher.utter_message(
                     response="utter_wrong_code", attempts_left=exc.attempts_left
                 )
                 return {"otp": None}
+            if exc.code in ("wrong_code", "code_exhausted"):
+                dispatcher.utter_message(response="utter_code_exhausted")
+                return {"otp": None}
             if exc.code in ("expired", "already_used", "verification_not_found"):
-                return await send_code(dispatcher, id_number, "utter_code_expired_resent")
+                return await send_code(
+                    dispatcher, tracker, pending.id_number, "utter_code_expired_resent"
+                )
             explain_refusal(dispatcher, exc)
-            return failed()
+            return failed(tracker)
+        lifetime = max(0, verified.expires_in - TOKEN_SAFETY_MARGIN_SECONDS)
+        proof = Proof(verified.access_token, verified.full_name, time.time() + lifetime)
+        if not store.prove(conversation, handle, proof):
+            dispatcher.utter_message(response="utter_verification_restart")
+            return {"otp": None, "id_number": None, HANDLE_SLOT: None}
         dispatcher.utter_message(
             response="utter_identity_verified", verified_name=verified.full_name
         )
-        expires_at = time.time() + max(0, verified.expires_in - TOKEN_SAFETY_MARGIN_SECONDS)
-        return {
-            "otp": VERIFIED_MARKER,
-            "verification_id": None,
-            "identity_token": verified.access_token,
-            "identity_expires_at": expires_at,
-            "verified_name": verified.full_name,
-        }
+        return {"otp": VERIFIED_MARKER}
 
 
 class ActionResendCode(Action):
@@ -164,11 +198,20 @@ class ActionResendCode(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        id_number = tracker.get_slot("id_number")
-        if not id_number:
-            return []  # the form asks for the ID number next
-        values = await send_code(dispatcher, id_number, "utter_code_resent")
+        pending = identity_store().pending(
+            conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
+        )
+        if pending is None:
+            # The form asks for the ID number next.
+            return [SlotSet("id_number", None), SlotSet(HANDLE_SLOT, None)]
+        values = await send_code(dispatcher, tracker, pending.id_number, "utter_code_resent")
         return [SlotSet(name, value) for name, value in values.items()]
+
+
+def forget_identity(tracker: Tracker) -> list[EventType]:
+    """Drop the proof and whatever verification is under way in this conversation."""
+    identity_store().forget(conversation_key(tracker))
+    return [SlotSet(name, value) for name, value in STOP_EVENTS.items()]
 
 
 class ActionStopVerification(Action):
@@ -183,7 +226,19 @@ class ActionStopVerification(Action):
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),
-            *[SlotSet(name, value) for name, value in STOP_EVENTS.items()],
+            *forget_identity(tracker),
             SlotSet("pending_verification", False),
             SlotSet("identity_failed", False),
         ]
+
+
+class ActionForgetIdentity(Action):
+    """Goodbye: verification ends with the conversation, not with the token's lifetime."""
+
+    def name(self) -> str:
+        return "action_forget_identity"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return forget_identity(tracker)

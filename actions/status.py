@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -11,9 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients import PortalError, ServiceUnavailable, clients
 from actions.common import bullets, display_date, language, latest_entity_values
+from actions.identity import HANDLE_SLOT
+from actions.identity_store import conversation_key, identity_store
 from nlu.components.patterns import normalise_dossier_code
 
-TOKEN_SLOTS = ("identity_token", "identity_expires_at", "verified_name")
 # What each status means and what anyone holding the code should do (no personal detail).
 STATUS_MEANING = {
     "received": "utter_status_received",
@@ -26,16 +26,20 @@ STATUS_MEANING = {
 
 
 def valid_token(tracker: Tracker) -> str | None:
-    """The identity token kept with this conversation, if it has not expired."""
-    token = tracker.get_slot("identity_token")
-    expires_at = tracker.get_slot("identity_expires_at") or 0
-    if token and float(expires_at) > time.time():
-        return str(token)
-    return None
+    """The identity token this conversation proved, if it has not expired (never a slot)."""
+    proof = identity_store().proof(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
+    return proof.token if proof is not None else None
 
 
-def clear_token() -> list[EventType]:
-    return [SlotSet(name, None) for name in TOKEN_SLOTS]
+def verifying(tracker: Tracker) -> bool:
+    """A code was sent in this conversation and not yet confirmed."""
+    store = identity_store()
+    return store.pending(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)) is not None
+
+
+def clear_token(tracker: Tracker) -> list[EventType]:
+    identity_store().forget(conversation_key(tracker))
+    return [SlotSet(HANDLE_SLOT, None)]
 
 
 class ActionResetDossier(Action):
@@ -98,9 +102,9 @@ class ActionDossierStatus(Action):
             return done()
         lang = language(tracker)
         token = valid_token(tracker)
-        if tracker.get_slot("identity_token") and not token:
+        if tracker.get_slot(HANDLE_SLOT) and not token and not verifying(tracker):
             dispatcher.utter_message(response="utter_session_expired")
-            events += clear_token()
+            events += clear_token(tracker)
         portal = clients().portal
         try:
             try:
@@ -109,7 +113,7 @@ class ActionDossierStatus(Action):
                 if exc.code != "invalid_token":
                     raise
                 dispatcher.utter_message(response="utter_session_expired")
-                events += clear_token()
+                events += clear_token(tracker)
                 token = None
                 dossier = await portal.get_dossier(code, lang)
         except ServiceUnavailable:

@@ -20,10 +20,9 @@ from typing import IO
 
 import httpx
 
-from bot.settings import ROOT, Settings, active_credentials
+from bot.settings import ROOT, Settings, SettingsError, active_credentials
 
 PY = sys.executable
-RASA = str(Path(PY).with_name("rasa"))
 
 
 @dataclass
@@ -31,6 +30,7 @@ class Service:
     name: str
     command: list[str]
     health: Callable[[httpx.Client], bool]
+    env: Callable[[dict[str, str]], dict[str, str]] = dict
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -65,19 +65,24 @@ def services(settings: Settings, model: str) -> list[Service]:
             "actions",
             [PY, "-m", "bot.action_server", "--port", str(settings.actions_port)],
             _ok(f"http://{settings.host}:{settings.actions_port}/health"),
+            settings.actions_env,
         )
     )
     found.append(
         Service(
             "rasa",
             [
-                RASA,
+                # Rasa's command line with log masking; the API token comes from the
+                # environment (RASA_AUTH_TOKEN), never the command line, which `ps` shows.
+                PY,
+                "-m",
+                "bot.rasa_server",
                 "run",
                 "--model",
                 model,
                 "--enable-api",
                 "--cors",
-                "*",
+                *settings.webchat_origins,
                 "--interface",
                 settings.host,
                 "--port",
@@ -89,12 +94,9 @@ def services(settings: Settings, model: str) -> list[Service]:
                 "--logging-config-file",
                 str(ROOT / "bot" / "logging.yml"),
             ]
-            + (
-                ["--auth-token", os.environ["RASA_AUTH_TOKEN"]]
-                if os.environ.get("RASA_AUTH_TOKEN")
-                else []
-            ),
+            + (["--debug"] if settings.log_level == "DEBUG" else []),
             _ok(f"{settings.rasa_url}/"),
+            settings.rasa_env,
         )
     )
     webchat = ROOT / "bot" / "webchat"
@@ -120,8 +122,9 @@ def services(settings: Settings, model: str) -> list[Service]:
 
 def prepare(settings: Settings) -> dict[str, str]:
     """Write the effective endpoints/credentials into var/ and return the services' environment."""
-    env = settings.service_env()
+    settings.check()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    env = settings.service_env()
     (settings.var_dir / "sandbox").mkdir(exist_ok=True)
     (settings.var_dir / "logs").mkdir(exist_ok=True)
     (settings.var_dir / "endpoints.yml").write_text(
@@ -129,7 +132,7 @@ def prepare(settings: Settings) -> dict[str, str]:
     )
     template = (ROOT / "bot" / "credentials.yml").read_text(encoding="utf-8")
     (settings.var_dir / "credentials.yml").write_text(
-        active_credentials(template, env), encoding="utf-8"
+        active_credentials(template, settings.rasa_env(env)), encoding="utf-8"
     )
     return env
 
@@ -157,7 +160,7 @@ class Supervisor:
                     service.process = subprocess.Popen(
                         service.command,
                         cwd=ROOT,
-                        env=env,
+                        env=service.env(env),
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
@@ -166,7 +169,7 @@ class Supervisor:
                 service.process = subprocess.Popen(
                     service.command,
                     cwd=ROOT,
-                    env=env,
+                    env=service.env(env),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -273,7 +276,7 @@ def main() -> None:
             supervisor.watch()
     except KeyboardInterrupt:
         pass
-    except RuntimeError as exc:
+    except (RuntimeError, SettingsError) as exc:
         print(f"launcher: {exc}", file=sys.stderr)
         code = 1
     finally:

@@ -1,19 +1,36 @@
-"""Where each service listens and how they find each other; every value can be set in the
-environment. Defaults run everything on one laptop."""
+"""Where each service listens, how they find each other, and the secrets they share; every value
+can be set in the environment. Defaults run everything on one laptop, on loopback only."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+MAX_REQUEST_BYTES = 64 * 1024  # every channel's request body (Sanic's own default is 100 MB)
+_TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SettingsError(Exception):
+    """A combination of settings the launcher refuses to start with."""
 
 
 @dataclass
@@ -32,11 +49,52 @@ class Settings:
             and "PORTAL_API_URL" not in os.environ
         )
     )
+    # Sandbox mode (test citizens, readable SMS outbox, open REST channel) is never a default:
+    # `make run`, `make serve` and the tests switch it on; it is refused off loopback.
+    sandbox_mode: bool = field(
+        default_factory=lambda: _env("SANDBOX_MODE", "0").lower() in _TRUE_WORDS
+    )
     model: str = field(default_factory=lambda: _env("RASA_MODEL", str(ROOT / "models")))
     endpoints_template: str = field(
         default_factory=lambda: _env("ENDPOINTS", str(ROOT / "bot" / "endpoints.yml"))
     )
     var_dir: Path = field(default_factory=lambda: Path(_env("VAR_DIR", str(VAR))))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO").upper())
+    retention_days: int = field(default_factory=lambda: int(_env("RETENTION_DAYS", "30")))
+    # Origins allowed to call Rasa from a browser (the web chat); default: the demo page.
+    webchat_origins: list[str] = field(
+        default_factory=lambda: os.environ.get("WEBCHAT_ORIGINS", "").replace(",", " ").split()
+    )
+
+    _made: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.webchat_origins:
+            self.webchat_origins = [
+                f"http://127.0.0.1:{self.webchat_port}",
+                f"http://localhost:{self.webchat_port}",
+            ]
+
+    def check(self) -> None:
+        """Refuse combinations that would expose test data or an open API."""
+        if self.sandbox_mode and not is_loopback(self.host):
+            raise SettingsError(
+                f"SANDBOX_MODE=1 serves test data, the SMS outbox and the open REST channel: it "
+                f"only runs on a loopback address, not BIND_HOST={self.host}. Unset SANDBOX_MODE "
+                f"(and point IDENTITY_API_URL/PORTAL_API_URL at the real systems) or bind to "
+                f"127.0.0.1."
+            )
+        if "*" in self.webchat_origins:
+            raise SettingsError("WEBCHAT_ORIGINS must list origins; '*' is refused")
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.var_dir / "secrets"
+
+    @property
+    def rasa_token_file(self) -> Path:
+        """Where local tools (tests, the staff console) read Rasa's API token (mode 0600)."""
+        return self.secrets_dir / "rasa_token"
 
     @property
     def rasa_url(self) -> str:
@@ -54,6 +112,30 @@ class Settings:
     def webchat_url(self) -> str:
         return f"http://{self.host}:{self.webchat_port}"
 
+    def secret(self, name: str, env_name: str, *, fresh: bool = False) -> str:
+        """A secret from the environment, else one kept in var/secrets (0600), made once.
+
+        ``fresh`` makes a new one at every start (Rasa's API token: nothing needs it to last).
+        """
+        if os.environ.get(env_name):
+            return os.environ[env_name]
+        if name in self._made:
+            return self._made[name]
+        self.secrets_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.secrets_dir, 0o700)
+        path = self.secrets_dir / name
+        if path.exists() and not fresh:
+            value = path.read_text(encoding="utf-8").strip()
+            self._made[name] = value
+            return value
+        value = secrets.token_urlsafe(32)
+        self._made[name] = value
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        os.chmod(path, 0o600)
+        return value
+
     def service_env(self) -> dict[str, str]:
         """Environment every child process gets: how to reach the others, where to store."""
         env = dict(os.environ)
@@ -65,6 +147,12 @@ class Settings:
                 "TRACKER_SQLITE_PATH": _env(
                     "TRACKER_SQLITE_PATH", str(self.var_dir / "trackers.db")
                 ),
+                "CHANNEL_STATE_DB": _env(
+                    "CHANNEL_STATE_DB", str(self.var_dir / "channel_state.db")
+                ),
+                "RETENTION_DAYS": str(self.retention_days),
+                "SANDBOX_MODE": "1" if self.sandbox_mode else "0",
+                "LOG_LEVEL": self.log_level,
                 "IDENTITY_API_URL": self.identity_url,
                 "PORTAL_API_URL": self.portal_url,
                 "IDENTITY_PORT": str(self.identity_port),
@@ -80,8 +168,23 @@ class Settings:
             }
         )
         if self.start_sandbox and not env.get("SANDBOX_TOKEN_SECRET"):
-            env["SANDBOX_TOKEN_SECRET"] = os.urandom(32).hex()
+            env["SANDBOX_TOKEN_SECRET"] = secrets.token_hex(32)
         return env
+
+    def rasa_env(self, env: dict[str, str]) -> dict[str, str]:
+        """Rasa's own secrets, and the body cap (not for the action server: it receives whole
+        trackers). Rasa's API token is made afresh at every start unless RASA_AUTH_TOKEN is set.
+        """
+        return {
+            **env,
+            "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
+            "RASA_AUTH_TOKEN": self.secret("rasa_token", "RASA_AUTH_TOKEN", fresh=True),
+            "WEBCHAT_SECRET": self.secret("webchat_secret", "WEBCHAT_SECRET"),
+        }
+
+    def actions_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The key of the conversation references the action server sends the identity API."""
+        return {**env, "CLIENT_REF_SECRET": self.secret("client_ref_secret", "CLIENT_REF_SECRET")}
 
 
 _VAR_REF = re.compile(r"\$\{(\w+)\}")

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from actions.clients import set_clients
+from actions.identity_store import IdentityStore, set_identity_store
 from tests.actions.helpers import FakeBackends
 
 
@@ -14,3 +15,12 @@ def backends() -> Iterator[FakeBackends]:
     fake.install()
     yield fake
     set_clients(None)
+
+
+@pytest.fixture(autouse=True)
+def identity_store() -> Iterator[IdentityStore]:
+    """Every test starts with no verification under way and nobody verified."""
+    store = IdentityStore()
+    set_identity_store(store)
+    yield store
+    set_identity_store(None)

@@ -1,13 +1,15 @@
 """One client per back-end system. Actions get them here and never know sandbox from production.
 
 Settings (environment): IDENTITY_API_URL, PORTAL_API_URL, IDENTITY_API_KEY, PORTAL_API_KEY,
-API_TIMEOUT_SECONDS. Clients are built on first use, not at import time.
+API_TIMEOUT_SECONDS, CLIENT_REF_SECRET (keys the conversation references sent to the identity
+API; random per process when unset). Clients are built on first use, not at import time.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 from actions.clients.base import ApiError, ServiceUnavailable
 from actions.clients.identity import IdentityClient, IdentityError
@@ -30,6 +32,7 @@ __all__ = [
 class Clients:
     identity: IdentityClient
     portal: PortalClient
+    client_ref_secret: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
 _clients: Clients | None = None
@@ -48,6 +51,7 @@ def _from_env() -> Clients:
             api_key=os.environ.get("PORTAL_API_KEY") or None,
             timeout=timeout,
         ),
+        client_ref_secret=os.environ.get("CLIENT_REF_SECRET") or secrets.token_hex(16),
     )
 
 

@@ -24,19 +24,31 @@ class Verified:
 class IdentityError(Exception):
     """A refusal of the identity API that the citizen must be told about."""
 
-    def __init__(self, code: str, retry_after: int = 0, attempts_left: int = 0) -> None:
+    def __init__(
+        self, code: str, retry_after: int = 0, attempts_left: int = 0, scope: str = ""
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.retry_after = retry_after
         self.attempts_left = attempts_left
+        self.scope = scope  # "conversation" or "id_number" for locks and caps
 
 
 class IdentityClient(BaseClient):
-    async def start_verification(self, id_number: str) -> VerificationStarted:
-        """Ask the identity API to send a one-time code to the citizen's registered phone."""
+    async def start_verification(self, id_number: str, client_ref: str) -> VerificationStarted:
+        """Ask the identity API to send a one-time code to the citizen's registered phone.
+
+        ``client_ref`` is an opaque reference of the conversation, for the API's limits per
+        conversation (a stranger's wrong codes elsewhere do not lock the owner out). For an ID
+        number it does not know, the API answers the same way (no SMS is sent), so a stranger
+        cannot learn who is registered.
+        """
         try:
             data = await self.request(
-                "POST", "/v1/verifications", json={"id_number": id_number}, idempotent=False
+                "POST",
+                "/v1/verifications",
+                json={"id_number": id_number, "client_ref": client_ref},
+                idempotent=False,
             )
         except ApiError as exc:
             raise _identity_error(exc) from exc
@@ -69,4 +81,5 @@ def _identity_error(exc: ApiError) -> IdentityError:
         exc.code,
         retry_after=int(exc.data.get("retry_after") or 0),
         attempts_left=int(exc.data.get("attempts_left") or 0),
+        scope=str(exc.data.get("scope") or ""),
     )

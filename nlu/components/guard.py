@@ -72,6 +72,7 @@ _REPEATS = re.compile(r"(\w)\1{2,}")  # "alooo", "hiiii", "okkk": drawn-out word
 FUZZY_MIN_LENGTH = 4  # shorter words are too easy to match by accident
 FUZZY_CUTOFF = 0.8
 WORDS_CHECKED = 8  # enough to find one known word in a real message
+FOLDED_CHARACTERS = 2000  # only the start of a long text is folded (the input guard sees it all)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -146,7 +147,7 @@ class UnknownWordsGuard(GraphComponent):
             text = message.get(TEXT) or ""
             if text.startswith("/") or message.get(ENTITIES):
                 continue
-            words = _words(text)
+            words = _words(text[:FOLDED_CHARACTERS])
             if words and not self.knows_any(words):
                 _override(message, "nlu_fallback")  # it has no entities to drop
         return messages

@@ -18,6 +18,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.components.text import guess_language
 
+MAX_CHARACTERS = 2000  # the start of a pasted essay says its language as well as the whole
+
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class LanguageDetector(GraphComponent):
@@ -40,5 +42,6 @@ class LanguageDetector(GraphComponent):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            message.set("language", guess_language(message.get(TEXT) or ""), add_to_output=True)
+            text = (message.get(TEXT) or "")[:MAX_CHARACTERS]
+            message.set("language", guess_language(text), add_to_output=True)
         return messages

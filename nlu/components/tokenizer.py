@@ -2,7 +2,9 @@
 
 Token text and offsets stay as typed (entities keep their spans); the lemma is accent-folded with
 abbreviations expanded, so featurizers that read lemmas see "can cuoc" for "căn cước", "can cuoc"
-and "cccd" alike. Very long messages are cut to ``max_tokens`` so a pasted essay cannot stall NLU.
+and "cccd" alike. Very long messages are cut before anything else (to ``max_characters``, then
+``max_tokens``) so a pasted essay cannot stall NLU; the input guard still sees the whole text and
+answers it as too long.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ class VietnameseTokenizer(WhitespaceTokenizer):
             **WhitespaceTokenizer.get_default_config(),
             "segmenter": "whitespace",  # or "pyvi": join Vietnamese compound words
             "max_tokens": 200,
+            "max_characters": 2000,
         }
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self._segmenter = self._config.get("segmenter", "whitespace")
         self._max_tokens = int(self._config.get("max_tokens", 200))
+        self._max_characters = int(self._config.get("max_characters", 2000))
         self._pyvi: Any = None
 
     @classmethod
@@ -47,6 +51,9 @@ class VietnameseTokenizer(WhitespaceTokenizer):
         return cls(config)
 
     def tokenize(self, message: Message, attribute: str) -> list[Token]:
+        text = message.get(attribute)
+        if isinstance(text, str) and len(text) > self._max_characters:
+            message = Message({attribute: text[: self._max_characters]})  # offsets still hold
         tokens = super().tokenize(message, attribute)[: self._max_tokens]
         if self._segmenter == "pyvi" and attribute == "text":
             tokens = self._join_compounds(tokens)

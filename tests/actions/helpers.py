@@ -21,10 +21,11 @@ def make_tracker(
     entities: list[dict[str, Any]] | None = None,
     text: str = "",
     active_loop: str | None = None,
+    sender_id: str = "test",
     **latest: Any,
 ) -> Tracker:
     return Tracker(
-        sender_id="test",
+        sender_id=sender_id,
         slots={"language": "vi", **(slots or {})},
         latest_message={
             "intent": {"name": intent, "confidence": 1.0},

@@ -34,7 +34,7 @@ async def test_writes_are_not_retried_after_a_timeout() -> None:
 
     identity = client_of(IdentityClient, handler)
     with pytest.raises(ServiceUnavailable):
-        await identity.start_verification("001090001234")
+        await identity.start_verification("001090001234", "c-test")
     assert len(calls) == 1  # never two SMS codes for one request
 
 

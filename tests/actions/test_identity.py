@@ -1,16 +1,36 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.identity import ActionResendCode, ValidateIdentityForm
-from tests.actions.helpers import FakeBackends, json_response, make_tracker, message, responses
+from actions.identity import (
+    ActionForgetIdentity,
+    ActionResendCode,
+    ActionStopVerification,
+    ValidateIdentityForm,
+)
+from actions.identity_store import IdentityStore, Proof
+from tests.actions.helpers import (
+    FakeBackends,
+    json_response,
+    make_tracker,
+    message,
+    responses,
+    slot_events,
+)
 
 AN = "001090001234"
-STARTED = {"verification_id": "v-1", "masked_phone": "091****678", "expires_in": 300}
+STARTED = {"verification_id": "v-1", "masked_phone": "*******678", "expires_in": 300}
+TOKEN = {
+    "access_token": "tok-an",
+    "token_type": "Bearer",
+    "expires_in": 900,
+    "citizen": {"full_name": "Nguyễn Văn An", "id_number_masked": "*********234"},
+}
 
 
 async def validate_id(value: str, slots: dict[str, Any] | None = None) -> tuple[Any, Any]:
@@ -20,12 +40,15 @@ async def validate_id(value: str, slots: dict[str, Any] | None = None) -> tuple[
     return dispatcher, result
 
 
-async def validate_otp(value: str, slots: dict[str, Any] | None = None) -> tuple[Any, Any]:
+def code_sent(store: IdentityStore, conversation: str = "test") -> dict[str, Any]:
+    """Slots of a conversation at the code step (a code was sent for An's ID number)."""
+    handle = store.start(conversation, AN, "v-1")
+    return {"id_number": "*********234", "identity_ref": handle, "masked_phone": "*******678"}
+
+
+async def validate_otp(value: str, slots: dict[str, Any]) -> tuple[Any, Any]:
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(
-        slots={"id_number": AN, "verification_id": "v-1", **(slots or {})},
-        active_loop="identity_form",
-    )
+    tracker = make_tracker(slots=slots, active_loop="identity_form")
     result = await ValidateIdentityForm().validate_otp(value, dispatcher, tracker, {})
     return dispatcher, result
 
@@ -46,29 +69,46 @@ async def test_old_nine_digit_number_gets_its_own_explanation(backends: FakeBack
     assert result == {"id_number": None}
 
 
-async def test_valid_number_sends_a_code_to_the_registered_phone(backends: FakeBackends) -> None:
+async def test_a_sent_code_leaves_no_id_number_or_verification_id_in_the_slots(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
     backends.identity = lambda r: json_response(201, STARTED)
     dispatcher, result = await validate_id("0010 9000 1234")
-    assert json.loads(backends.requests[0].content) == {"id_number": AN}
+    sent = json.loads(backends.requests[0].content)
+    assert sent["id_number"] == AN
+    assert sent["client_ref"].startswith("c-") and "test" not in sent["client_ref"]
     assert responses(dispatcher) == ["utter_code_sent"]
-    assert message(dispatcher, "utter_code_sent")["masked_phone"] == "091****678"
+    assert message(dispatcher, "utter_code_sent")["masked_phone"] == "*******678"
     assert message(dispatcher, "utter_code_sent")["expires_minutes"] == 5
-    assert result["verification_id"] == "v-1" and result["id_number"] == AN
+    assert result["id_number"] == "*********234"
+    assert AN not in json.dumps(result) and "v-1" not in json.dumps(result)
+    pending = identity_store.pending("test", result["identity_ref"])
+    assert pending is not None and pending.id_number == AN and pending.verification_id == "v-1"
 
 
-async def test_unknown_citizen(backends: FakeBackends) -> None:
-    backends.identity = lambda r: json_response(404, {"error": "citizen_not_found"})
-    dispatcher, result = await validate_id("079185009999")
-    assert responses(dispatcher) == ["utter_citizen_not_found"]
-    assert result == {"id_number": None}
+async def test_conversations_get_different_client_refs(backends: FakeBackends) -> None:
+    backends.identity = lambda r: json_response(201, STARTED)
+    for sender in ("web:one", "web:two"):
+        tracker = make_tracker(active_loop="identity_form", sender_id=sender)
+        await ValidateIdentityForm().validate_id_number(AN, CollectingDispatcher(), tracker, {})
+    refs = {json.loads(r.content)["client_ref"] for r in backends.requests}
+    assert len(refs) == 2
 
 
-async def test_locked_number_ends_the_form(backends: FakeBackends) -> None:
-    backends.identity = lambda r: json_response(423, {"error": "locked", "retry_after": 840})
-    dispatcher, result = await validate_id(AN)
-    assert responses(dispatcher) == ["utter_identity_locked"]
-    assert message(dispatcher, "utter_identity_locked")["retry_minutes"] == 14
-    assert result["identity_failed"] is True
+async def test_lock_of_this_conversation_and_of_the_id_number_are_told_apart(
+    backends: FakeBackends,
+) -> None:
+    for scope, response in (
+        ("conversation", "utter_conversation_locked"),
+        ("id_number", "utter_identity_locked"),
+    ):
+        backends.identity = lambda r, s=scope: json_response(
+            423, {"error": "locked", "retry_after": 840, "scope": s}
+        )
+        dispatcher, result = await validate_id(AN)
+        assert responses(dispatcher) == [response]
+        assert message(dispatcher, response)["retry_minutes"] == 14
+        assert result["identity_failed"] is True
     tracker = make_tracker(slots={"identity_failed": True}, active_loop="identity_form")
     required = await ValidateIdentityForm().required_slots(
         ["id_number", "otp"], CollectingDispatcher(), tracker, {}
@@ -76,53 +116,92 @@ async def test_locked_number_ends_the_form(backends: FakeBackends) -> None:
     assert required == []
 
 
-async def test_wrong_code_says_how_many_attempts_are_left(backends: FakeBackends) -> None:
-    backends.identity = lambda r: json_response(400, {"error": "wrong_code", "attempts_left": 3})
-    dispatcher, result = await validate_otp("111 111")
+async def test_wrong_code_says_how_many_attempts_are_left(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    backends.identity = lambda r: json_response(400, {"error": "wrong_code", "attempts_left": 2})
+    dispatcher, result = await validate_otp("111 111", code_sent(identity_store))
     assert json.loads(backends.requests[0].content) == {"code": "111111"}
+    assert backends.requests[0].url.path == "/v1/verifications/v-1/confirm"
     assert responses(dispatcher) == ["utter_wrong_code"]
-    assert message(dispatcher, "utter_wrong_code")["attempts_left"] == 3
+    assert message(dispatcher, "utter_wrong_code")["attempts_left"] == 2
     assert result == {"otp": None}
 
 
-async def test_expired_code_sends_a_new_one(backends: FakeBackends) -> None:
+async def test_a_used_up_code_asks_for_a_new_one_without_sending_it(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    for body in ({"error": "wrong_code", "attempts_left": 0}, {"error": "code_exhausted"}):
+        backends.requests.clear()
+        backends.identity = lambda r, b=body: json_response(410 if "exhausted" in str(b) else 400, b)
+        dispatcher, result = await validate_otp("111111", code_sent(identity_store))
+        assert responses(dispatcher) == ["utter_code_exhausted"]
+        assert result == {"otp": None}
+        assert len(backends.requests) == 1  # no new code was requested
+
+
+async def test_expired_code_sends_a_new_one(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
     def identity(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/confirm"):
             return json_response(410, {"error": "expired"})
         return json_response(201, {**STARTED, "verification_id": "v-2"})
 
     backends.identity = identity
-    dispatcher, result = await validate_otp("123456")
+    dispatcher, result = await validate_otp("123456", code_sent(identity_store))
     assert responses(dispatcher) == ["utter_code_expired_resent"]
-    assert result["verification_id"] == "v-2" and result["otp"] is None
+    assert json.loads(backends.requests[1].content)["id_number"] == AN
+    pending = identity_store.pending("test", result["identity_ref"])
+    assert pending is not None and pending.verification_id == "v-2" and result["otp"] is None
 
 
-async def test_too_many_wrong_codes_locks_and_ends(backends: FakeBackends) -> None:
-    backends.identity = lambda r: json_response(423, {"error": "locked", "retry_after": 900})
-    dispatcher, result = await validate_otp("123456")
-    assert responses(dispatcher) == ["utter_identity_locked"]
-    assert result["identity_failed"] is True
-
-
-async def test_right_code_keeps_the_token_not_the_code(backends: FakeBackends) -> None:
-    backends.identity = lambda r: json_response(
-        200,
-        {
-            "access_token": "tok",
-            "token_type": "Bearer",
-            "expires_in": 900,
-            "citizen": {"full_name": "Nguyễn Văn An", "id_number_masked": "001******234"},
-        },
-    )
-    dispatcher, result = await validate_otp("482913")
+async def test_right_code_keeps_the_token_in_the_action_server_not_the_tracker(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    backends.identity = lambda r: json_response(200, TOKEN)
+    slots = code_sent(identity_store)
+    dispatcher, result = await validate_otp("482913", slots)
     assert responses(dispatcher) == ["utter_identity_verified"]
-    assert result["identity_token"] == "tok"
-    assert result["otp"] != "482913"
-    assert "482913" not in json.dumps(result)
+    assert result == {"otp": "verified"}
+    proof = identity_store.proof("test", slots["identity_ref"])
+    assert proof is not None and proof.token == "tok-an" and proof.full_name == "Nguyễn Văn An"
 
 
-async def test_otp_must_be_six_digits(backends: FakeBackends) -> None:
-    dispatcher, result = await validate_otp("12 34")
+async def test_typing_the_verified_marker_proves_nothing(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    slots = code_sent(identity_store)
+    dispatcher, result = await validate_otp("verified", slots)
+    assert result == {"otp": None}
+    assert responses(dispatcher) == ["utter_invalid_otp_format"]
+    assert identity_store.proof("test", slots["identity_ref"]) is None
+
+
+async def test_an_id_number_at_the_code_step_never_sends_a_code(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    dispatcher, result = await validate_otp("079185005678", code_sent(identity_store))
+    assert responses(dispatcher) == ["utter_code_step_expects_code"]
+    assert message(dispatcher, "utter_code_step_expects_code")["masked_phone"] == "*******678"
+    assert result == {"otp": None}
+    assert backends.requests == []
+
+
+async def test_a_code_without_a_verification_under_way_starts_again(
+    backends: FakeBackends,
+) -> None:
+    slots = {"id_number": "*********234", "identity_ref": "from-a-lost-process"}
+    dispatcher, result = await validate_otp("482913", slots)
+    assert responses(dispatcher) == ["utter_verification_restart"]
+    assert result["id_number"] is None and result["identity_ref"] is None
+    assert backends.requests == []
+
+
+async def test_otp_must_be_six_digits(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    dispatcher, result = await validate_otp("12 34", code_sent(identity_store))
     assert responses(dispatcher) == ["utter_invalid_otp_format"]
     assert backends.requests == []
 
@@ -137,13 +216,29 @@ async def test_identity_api_down(backends: FakeBackends) -> None:
     assert result["identity_failed"] is True
 
 
-async def test_resend_code(backends: FakeBackends) -> None:
+async def test_resend_code_for_the_number_given_in_this_conversation(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
     backends.identity = lambda r: json_response(201, {**STARTED, "verification_id": "v-3"})
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(slots={"id_number": AN}, intent="resend_code")
+    tracker = make_tracker(slots=code_sent(identity_store), intent="resend_code")
     events = await ActionResendCode().run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_code_resent"]
-    assert {"event": "slot", "name": "verification_id", "value": "v-3", "timestamp": None} in events
+    assert json.loads(backends.requests[0].content)["id_number"] == AN
+    pending = identity_store.pending("test", slot_events(events)["identity_ref"])
+    assert pending is not None and pending.verification_id == "v-3"
+
+
+async def test_stop_and_goodbye_end_a_verification(
+    backends: FakeBackends, identity_store: IdentityStore
+) -> None:
+    for action in (ActionStopVerification(), ActionForgetIdentity()):
+        handle = identity_store.start("test", AN, "v-1")
+        identity_store.prove("test", handle, Proof("tok-an", "An", time.time() + 600))
+        tracker = make_tracker(slots={"identity_ref": handle, "otp": "verified"})
+        events = slot_events(await action.run(CollectingDispatcher(), tracker, {}))
+        assert events["identity_ref"] is None and events["otp"] is None
+        assert identity_store.proof("test", handle) is None
 
 
 async def test_starting_verification_clears_the_offer(backends: FakeBackends) -> None:

@@ -5,7 +5,13 @@ import time
 import httpx
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.status import ActionDossierStatus, ActionResetDossier, ValidateDossierForm
+from actions.identity_store import Proof, identity_store
+from actions.status import (
+    ActionDossierStatus,
+    ActionResetDossier,
+    ValidateDossierForm,
+    valid_token,
+)
 from tests.actions.helpers import (
     FakeBackends,
     json_response,
@@ -41,13 +47,12 @@ OWNER = {
 }
 
 
-def with_token(valid_for: float = 600) -> dict[str, object]:
-    return {
-        "dossier_code": CODE,
-        "identity_token": "tok-an",
-        "identity_expires_at": time.time() + valid_for,
-        "verified_name": "Nguyễn Văn An",
-    }
+def with_token(valid_for: float = 600, conversation: str = "test") -> dict[str, object]:
+    """Slots of a conversation that proved An's identity (the token itself is server-side)."""
+    store = identity_store()
+    handle = store.start(conversation, "001090001234", "v-1")
+    store.prove(conversation, handle, Proof("tok-an", "Nguyễn Văn An", time.time() + valid_for))
+    return {"dossier_code": CODE, "identity_ref": handle}
 
 
 async def run_status(slots: dict[str, object]) -> tuple[CollectingDispatcher, dict[str, object]]:
@@ -117,7 +122,7 @@ async def test_expired_identity_is_not_sent_and_citizen_is_told(backends: FakeBa
     backends.portal = lambda r: json_response(200, PUBLIC)
     dispatcher, slots = await run_status(with_token(valid_for=-1))
     assert responses(dispatcher)[:2] == ["utter_session_expired", "utter_dossier_public_status"]
-    assert slots["identity_token"] is None
+    assert slots["identity_ref"] is None
     assert "authorization" not in backends.requests[0].headers
 
 
@@ -135,7 +140,7 @@ async def test_token_refused_by_portal_falls_back_to_public(backends: FakeBacken
         "utter_status_supplement_required",
         "utter_offer_verification",
     ]
-    assert slots["identity_token"] is None
+    assert slots["identity_ref"] is None
 
 
 async def test_failed_identity_ends_quietly(backends: FakeBackends) -> None:
@@ -174,3 +179,18 @@ async def test_new_question_without_code_forgets_old_code() -> None:
     assert "dossier_code" not in slot_events(
         await ActionResetDossier().run(dispatcher, with_code, {})
     )
+
+
+async def test_a_handle_copied_into_another_conversation_unlocks_nothing(
+    backends: FakeBackends,
+) -> None:
+    stolen = with_token(conversation="telegram:42")
+    thief = make_tracker(slots=stolen, sender_id="rest:telegram:42")
+    assert valid_token(thief) is None
+    backends.portal = lambda r: json_response(200, PUBLIC)
+    dispatcher = CollectingDispatcher()
+    await ActionDossierStatus().run(dispatcher, thief, {})
+    assert all("authorization" not in r.headers for r in backends.requests)
+    assert "utter_dossier_detail" not in responses(dispatcher)
+    owner = make_tracker(slots=stolen, sender_id="telegram:42")
+    assert valid_token(owner) == "tok-an"
