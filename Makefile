@@ -16,7 +16,7 @@ PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
 	$(shell find nlu/components -name '*.py' 2>/dev/null)
 
-.PHONY: help install train serve chat run test unit lint validate conversations e2e browser clean eval bench-nlu
+.PHONY: help install train serve chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,14 +40,16 @@ $(MODEL): $(TRAIN_INPUTS) | $(VENV)/.installed
 	$(RASA) train --config config.yml --domain $(DOMAIN) --data $(DATA) --out models --fixed-model-name current
 	@touch $@
 
+# Sandbox mode (test citizens, readable SMS outbox, open REST channel; loopback only) is never
+# a default of the code: these two targets, and the tests, switch it on.
 serve: install train ## start sandbox APIs, action server and Rasa in the foreground (Ctrl-C stops all)
-	$(PY) -m bot.launcher
+	SANDBOX_MODE=1 $(PY) -m bot.launcher
 
 chat: install ## terminal chat against the running stack (make serve in another terminal)
 	$(PY) -m bot.chat
 
 run: install train ## install, train if stale, start every service and open a chat
-	$(PY) -m bot.launcher --chat
+	SANDBOX_MODE=1 $(PY) -m bot.launcher --chat
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -68,6 +70,9 @@ validate: install ## rasa data validate (fails on unexpected warnings)
 
 unit: install ## unit tests (no trained model needed)
 	$(PY) -m pytest -q -m "not e2e and not model"
+
+retention: install ## delete conversations idle for more than RETENTION_DAYS (default 30) now
+	$(PY) -m bot.retention
 
 conversations: install train ## conversation tests (rasa test --fail-on-prediction-errors)
 	$(RASA) test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out var/results/conversations

@@ -1,4 +1,4 @@
-"""The credentials.yml blocks documented in bot/channels/README.md load in Rasa and coexist."""
+"""The blocks of bot/credentials.yml load in Rasa and coexist."""
 
 from __future__ import annotations
 
@@ -8,26 +8,13 @@ from rasa.core.channels.channel import register
 from rasa.core.run import create_http_input_channels
 from sanic import Sanic
 
+from bot.channels.rest import DevRestInput
 from bot.channels.telegram import TelegramInput
+from bot.channels.webchat import WebChatInput
 from bot.channels.zalo import ZaloInput
+from bot.settings import ROOT
 
-CREDENTIALS = """
-rest:
-
-bot.channels.telegram.TelegramInput:
-  token: ${TELEGRAM_BOT_TOKEN}
-  webhook_secret: ${TELEGRAM_WEBHOOK_SECRET}
-
-bot.channels.zalo.ZaloInput:
-  app_id: ${ZALO_APP_ID}
-  oa_secret_key: ${ZALO_OA_SECRET_KEY}
-  access_token: ${ZALO_OA_ACCESS_TOKEN}
-
-facebook:
-  verify: ${FACEBOOK_VERIFY_TOKEN}
-  secret: ${FACEBOOK_APP_SECRET}
-  page-access-token: ${FACEBOOK_PAGE_ACCESS_TOKEN}
-"""
+CREDENTIALS = (ROOT / "bot" / "credentials.yml").read_text(encoding="utf-8")
 
 
 def test_documented_credentials_create_all_channels(tmp_path, monkeypatch):
@@ -40,6 +27,7 @@ def test_documented_credentials_create_all_channels(tmp_path, monkeypatch):
         "FACEBOOK_VERIFY_TOKEN": "verify",
         "FACEBOOK_APP_SECRET": "app-secret",
         "FACEBOOK_PAGE_ACCESS_TOKEN": "page-token",
+        "WEBCHAT_SECRET": "web-secret",
     }.items():
         monkeypatch.setenv(name, value)
     credentials = tmp_path / "credentials.yml"
@@ -47,16 +35,19 @@ def test_documented_credentials_create_all_channels(tmp_path, monkeypatch):
 
     channels = create_http_input_channels(None, str(credentials))
 
-    assert [channel.name() for channel in channels] == ["rest", "telegram_ptb", "zalo", "facebook"]
+    names = [channel.name() for channel in channels]
+    assert names == ["rest", "webchat", "telegram_ptb", "zalo", "facebook"]
+    # Rasa's own "rest" (client-chosen senders in every namespace) is not among them
+    assert isinstance(channels[0], DevRestInput) and isinstance(channels[1], WebChatInput)
     telegram = next(c for c in channels if isinstance(c, TelegramInput))
     zalo = next(c for c in channels if isinstance(c, ZaloInput))
     assert telegram.settings.token == "42:token"
     assert zalo.settings.oa_secret_key == "key"
-    assert channels[3].fb_secret == "app-secret"  # type: ignore[attr-defined]
+    assert channels[4].fb_secret == "app-secret"  # type: ignore[attr-defined]
 
     Sanic.test_mode = True
     app = Sanic(f"wiring-{uuid.uuid4().hex[:8]}", configure_logging=False)
     register(channels, app, route="/webhooks/")
     paths = {route.path for route in app.router.routes}
-    for name in ("telegram_ptb", "zalo", "facebook", "rest"):
+    for name in ("telegram_ptb", "zalo", "facebook", "rest", "webchat"):
         assert f"webhooks/{name}/webhook" in paths

@@ -32,8 +32,10 @@ class Stack:
     portal_url: str
     webchat_url: str
     var_dir: Path
+    token_file: Path
 
     def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+        """A message through the development REST channel (conversation ``rest:<sender>``)."""
         response = httpx.post(
             f"{self.rasa_url}/webhooks/rest/webhook",
             json={"sender": sender, "message": text},
@@ -41,6 +43,32 @@ class Stack:
         )
         response.raise_for_status()
         return list(response.json())
+
+    @property
+    def rasa_token(self) -> str:
+        """Rasa's API token, as local tools read it (made by the launcher at every start)."""
+        if os.environ.get("RASA_AUTH_TOKEN"):  # an operator's token is never written to disk
+            return os.environ["RASA_AUTH_TOKEN"]
+        return self.token_file.read_text(encoding="utf-8").strip()
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Rasa's HTTP API with its token."""
+        headers = {"Authorization": f"Bearer {self.rasa_token}", **kwargs.pop("headers", {})}
+        return httpx.request(method, f"{self.rasa_url}{path}", headers=headers, timeout=60, **kwargs)
+
+    def web_session(self) -> str:
+        """A new web chat session, as the widget obtains it."""
+        response = httpx.post(f"{self.rasa_url}/webhooks/webchat/session", json={}, timeout=30)
+        response.raise_for_status()
+        return str(response.json()["session"])
+
+    def web_say(self, session: str, text: str) -> httpx.Response:
+        return httpx.post(
+            f"{self.rasa_url}/webhooks/webchat/webhook",
+            json={"message": text},
+            headers={"Authorization": f"Bearer {session}"},
+            timeout=60,
+        )
 
     def latest_code(self, phone: str) -> str:
         response = httpx.get(f"{self.identity_url}/sandbox/sms", params={"phone": phone})
@@ -54,11 +82,10 @@ class Stack:
         )
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def start_stack(var_dir: Path, **overrides: Any) -> tuple[Supervisor, Stack]:
+    """The real launcher on free ports, in sandbox mode, with its data in ``var_dir``."""
     if not MODEL.exists():
         pytest.fail("no trained model: run `make train` (make e2e does it)")
-    var_dir = tmp_path_factory.mktemp("stack")
     settings = Settings(
         host="127.0.0.1",
         rasa_port=free_port(),
@@ -67,11 +94,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         portal_port=free_port(),
         webchat_port=free_port(),
         start_sandbox=True,
+        sandbox_mode=True,
         model=str(MODEL),
         var_dir=var_dir,
+        **overrides,
     )
     # The suite verifies the same test citizens many times within minutes; the sandbox's rate
-    # limit on codes (tested in tests/sandbox) would otherwise lock them out half-way.
+    # limit on codes per ID number (tested in tests/sandbox) would otherwise lock them out.
     os.environ.setdefault("MAX_CODES_PER_WINDOW", "100")
     supervisor = Supervisor(settings, str(MODEL), log_to_files=True)
     try:
@@ -81,13 +110,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for log in (var_dir / "logs").glob("*.log"):
             print(f"----- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
         raise
-    yield Stack(
+    return supervisor, Stack(
         rasa_url=settings.rasa_url,
         identity_url=f"http://127.0.0.1:{settings.identity_port}",
         portal_url=f"http://127.0.0.1:{settings.portal_port}",
         webchat_url=settings.webchat_url,
         var_dir=var_dir,
+        token_file=settings.rasa_token_file,
     )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    supervisor, running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
     supervisor.stop()
 
 
