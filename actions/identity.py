@@ -72,9 +72,7 @@ async def send_code(
         return failed(tracker)
     except IdentityError as exc:
         return failed(tracker) if explain_refusal(dispatcher, exc) else {"id_number": None}
-    handle = identity_store().start(
-        conversation_key(tracker), id_number, started.verification_id
-    )
+    handle = identity_store().start(conversation_key(tracker), id_number, started.verification_id)
     dispatcher.utter_message(
         response=response,
         masked_phone=started.masked_phone,
@@ -127,9 +125,7 @@ class ValidateIdentityForm(FormValidationAction):
         if problem:
             dispatcher.utter_message(response="utter_invalid_id_number")
             return {"id_number": None}
-        pending = identity_store().pending(
-            conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
-        )
+        pending = identity_store().pending(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
         if pending is not None and pending.id_number == digits:
             return {"id_number": masked_id(digits)}  # a code was already sent for this number
         return await send_code(dispatcher, tracker, digits, "utter_code_sent")
@@ -147,7 +143,9 @@ class ValidateIdentityForm(FormValidationAction):
             # An ID number typed at the code step never starts a new verification by itself.
             long_number = len(digits_only(typed)) in (9, 12)
             dispatcher.utter_message(
-                response="utter_code_step_expects_code" if long_number else "utter_invalid_otp_format",
+                response="utter_code_step_expects_code"
+                if long_number
+                else "utter_invalid_otp_format",
                 masked_phone=tracker.get_slot("masked_phone") or "",
             )
             return {"otp": None}
@@ -198,9 +196,7 @@ class ActionResendCode(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        pending = identity_store().pending(
-            conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
-        )
+        pending = identity_store().pending(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
         if pending is None:
             # The form asks for the ID number next.
             return [SlotSet("id_number", None), SlotSet(HANDLE_SLOT, None)]

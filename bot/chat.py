@@ -23,12 +23,14 @@ def render(reply: dict[str, Any], buttons: list[dict[str, Any]]) -> None:
         print(f"     [{len(buttons)}] {button.get('title')}")
 
 
-def chat(rasa_url: str, sender: str | None = None) -> None:
+def chat(rasa_url: str, sender: str | None = None, token: str = "") -> None:
+    """Chat through the development REST channel (sandbox mode, or REST_CHANNEL_TOKEN)."""
     sender = sender or f"terminal-{uuid.uuid4().hex[:8]}"
     url = f"{rasa_url.rstrip('/')}/webhooks/rest/webhook"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     print("Chat with the assistant (type /quit or press Ctrl-D to leave).")
     buttons: list[dict[str, Any]] = []
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=headers) as client:
         while True:
             try:
                 text = input("you> ")
@@ -53,7 +55,10 @@ def chat(rasa_url: str, sender: str | None = None) -> None:
 
 def main() -> None:
     port = os.environ.get("RASA_PORT", "5005")
-    chat(os.environ.get("RASA_URL", f"http://127.0.0.1:{port}"))
+    chat(
+        os.environ.get("RASA_URL", f"http://127.0.0.1:{port}"),
+        token=os.environ.get("REST_CHANNEL_TOKEN", ""),
+    )
 
 
 if __name__ == "__main__":

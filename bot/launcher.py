@@ -261,17 +261,19 @@ def main() -> None:
     try:
         supervisor.start()
         print(
-            f"launcher: all services answer after {time.monotonic() - started:.1f}s\n"
-            f"  Rasa REST   {settings.rasa_url}/webhooks/rest/webhook\n"
+            f"launcher: all services answer after {time.monotonic() - started:.1f}s"
+            f" (sandbox mode {'on' if settings.sandbox_mode else 'off'})\n"
+            f"  web chat    {settings.webchat_url}/index.html\n"
+            f"  Rasa REST   {settings.rasa_url}/webhooks/rest/webhook (development channel)\n"
+            f"  Rasa API    {settings.rasa_url} (token in {settings.rasa_token_file})\n"
             f"  identity    {settings.identity_url}/docs\n"
-            f"  portal      {settings.portal_url}/docs\n"
-            f"  web chat    {settings.webchat_url}/index.html",
+            f"  portal      {settings.portal_url}/docs",
             flush=True,
         )
         if args.chat:
             from bot.chat import chat
 
-            chat(settings.rasa_url)
+            chat(settings.rasa_url, token=settings.rest_channel_token)
         else:
             supervisor.watch()
     except KeyboardInterrupt:

@@ -59,6 +59,8 @@ class Settings:
         default_factory=lambda: _env("ENDPOINTS", str(ROOT / "bot" / "endpoints.yml"))
     )
     var_dir: Path = field(default_factory=lambda: Path(_env("VAR_DIR", str(VAR))))
+    # Opens the development REST channel outside sandbox mode, for whoever holds it.
+    rest_channel_token: str = field(default_factory=lambda: _env("REST_CHANNEL_TOKEN", ""))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO").upper())
     retention_days: int = field(default_factory=lambda: int(_env("RETENTION_DAYS", "30")))
     # Origins allowed to call Rasa from a browser (the web chat); default: the demo page.

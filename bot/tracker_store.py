@@ -59,9 +59,9 @@ class RedactingTrackerStore(SQLTrackerStore):
                         sender_id=tracker.sender_id,
                         type_name=event.type_name,
                         timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get(
-                            INTENT_NAME_KEY
-                        ),
+                        intent_name=data.get("parse_data", {})
+                        .get("intent", {})
+                        .get(INTENT_NAME_KEY),
                         action_name=data.get("name"),
                         data=json.dumps(data),
                     )
@@ -80,7 +80,9 @@ class RedactingTrackerStore(SQLTrackerStore):
             logger.exception("retention: purge failed; will try again in an hour")
             return
         if deleted:
-            logger.info("retention: deleted %d conversations idle for %g days", deleted, self.retention_days)
+            logger.info(
+                "retention: deleted %d conversations idle for %g days", deleted, self.retention_days
+            )
 
     def purge(self, cutoff: float) -> int:
         """Delete every conversation whose last event is older than ``cutoff`` (epoch seconds)."""

@@ -133,7 +133,9 @@ async def test_a_used_up_code_asks_for_a_new_one_without_sending_it(
 ) -> None:
     for body in ({"error": "wrong_code", "attempts_left": 0}, {"error": "code_exhausted"}):
         backends.requests.clear()
-        backends.identity = lambda r, b=body: json_response(410 if "exhausted" in str(b) else 400, b)
+        backends.identity = lambda r, b=body: json_response(
+            410 if "exhausted" in str(b) else 400, b
+        )
         dispatcher, result = await validate_otp("111111", code_sent(identity_store))
         assert responses(dispatcher) == ["utter_code_exhausted"]
         assert result == {"otp": None}

@@ -53,7 +53,9 @@ async def test_bad_and_oversized_bodies_never_reach_rasa() -> None:
     async with serve_channel(DevRestInput(RestSettings(sandbox_mode=True)), rasa) as client:
         huge = await client.post(URL, json={"sender": "x", "message": "a" * 70_000})
         no_sender = await client.post(URL, json={"message": "xin chào"})
-        not_json = await client.post(URL, content=b"\xff\xfe", headers={"content-type": "application/json"})
+        not_json = await client.post(
+            URL, content=b"\xff\xfe", headers={"content-type": "application/json"}
+        )
         not_text = await client.post(URL, json={"sender": "x", "message": {"a": 1}})
     assert huge.status_code == 413
     assert no_sender.status_code == not_json.status_code == not_text.status_code == 400

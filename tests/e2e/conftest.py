@@ -54,7 +54,9 @@ class Stack:
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Rasa's HTTP API with its token."""
         headers = {"Authorization": f"Bearer {self.rasa_token}", **kwargs.pop("headers", {})}
-        return httpx.request(method, f"{self.rasa_url}{path}", headers=headers, timeout=60, **kwargs)
+        return httpx.request(
+            method, f"{self.rasa_url}{path}", headers=headers, timeout=60, **kwargs
+        )
 
     def web_session(self) -> str:
         """A new web chat session, as the widget obtains it."""

@@ -208,7 +208,10 @@ def test_a_huge_message_is_refused_at_once_and_delays_nobody(stack: Stack) -> No
 
     def greet() -> None:
         started = time.monotonic()
-        results["greet"] = (stack.say(f"greet-{uuid.uuid4().hex[:6]}", "xin chào"), time.monotonic() - started)
+        results["greet"] = (
+            stack.say(f"greet-{uuid.uuid4().hex[:6]}", "xin chào"),
+            time.monotonic() - started,
+        )
 
     threads = [threading.Thread(target=huge), threading.Thread(target=greet)]
     for thread in threads:
