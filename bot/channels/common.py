@@ -1,4 +1,7 @@
-"""Helpers shared by the messaging channels: fallback texts, text splitting, retries, dedupe."""
+"""Helpers shared by the messaging channels: fallback texts, splitting, retries, body limit.
+
+De-duplication lives in ``bot.channels.state`` (it must survive a restart).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
+from sanic.exceptions import PayloadTooLarge
+from sanic.request import Request
 
 from bot.logmask import PiiFilter, mask_pii
 
@@ -23,6 +28,9 @@ logger.addFilter(PiiFilter())
 MESSAGES_FILE = Path(__file__).with_name("messages.yml")
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
+# Webhook bodies we accept. A Telegram update or a Zalo event is a few kilobytes; Sanic's own
+# default (100 MB) would let anyone make us buffer that much per request.
+MAX_BODY_BYTES = 64 * 1024
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -180,20 +188,6 @@ class LruDict(Generic[K, V]):
         return len(self._data)
 
 
-class RecentIds:
-    """Remembers the last ids seen, to drop a platform's redelivery of the same update."""
-
-    def __init__(self, max_size: int = 5_000) -> None:
-        self._seen: LruDict[str, bool] = LruDict(max_size)
-
-    def seen_before(self, item_id: object) -> bool:
-        key = str(item_id)
-        if key in self._seen:
-            return True
-        self._seen.set(key, True)
-        return False
-
-
 class KeyedLocks:
     """One asyncio lock per conversation, so one citizen's messages are handled in order."""
 
@@ -238,3 +232,32 @@ class BackgroundTasks:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body of a ``stream=True`` route, or ``None`` if it is over ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before a byte is read; a chunked
+    body is read until it passes the limit. Lowering Sanic's own limit for this request also
+    stops Sanic from draining the rest (up to 100 MB) after we answer: it closes the connection.
+    """
+    stream = request.stream
+    if stream is not None:
+        stream.request_max_size = limit
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    if stream is None or not stream.request_body:
+        body = request.body or b""
+        return body if len(body) <= limit else None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except PayloadTooLarge:
+        return None
+    return b"".join(chunks)

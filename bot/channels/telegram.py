@@ -41,22 +41,27 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.channels.common import (
+    MAX_BODY_BYTES,
     KeyedLocks,
     LruDict,
-    RecentIds,
     RetryPolicy,
     call_with_retry,
     loggable_text,
     normalise_language,
     protocol_text,
+    read_limited_body,
     split_text,
 )
+from bot.channels.state import SeenIds, StateUnavailable, default_seen_ids
 from bot.logmask import PiiFilter
 
 logger = logging.getLogger(__name__)
 logger.addFilter(PiiFilter())
 
 CHANNEL_NAME = "telegram_ptb"
+# Name of the bot's update ids in the channel state: the webhook and the poller share it, so
+# switching between them does not handle an update twice.
+STATE_CHANNEL = "telegram"
 SENDER_PREFIX = "telegram:"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -437,9 +442,11 @@ class TelegramInput(InputChannel):
     """Rasa input channel for Telegram webhooks (``/webhooks/telegram_ptb/webhook``).
 
     Every request must carry ``X-Telegram-Bot-Api-Secret-Token`` equal to
-    ``TELEGRAM_WEBHOOK_SECRET`` (set the same value as ``secret_token`` in setWebhook). Once
-    authenticated, the webhook always answers 200, even when sending a reply failed, so that
-    Telegram does not redeliver the update forever; the citizen's message has reached Rasa.
+    ``TELEGRAM_WEBHOOK_SECRET`` (set the same value as ``secret_token`` in setWebhook) and a body
+    of at most 64 KiB. Once authenticated, the webhook always answers 200, even when sending a
+    reply failed, so that Telegram does not redeliver the update forever; the citizen's message
+    has reached Rasa. Each ``update_id`` is recorded in the persistent ``SeenIds`` store before
+    it is handled, so a redelivery, also after a restart, is dropped.
     """
 
     @classmethod
@@ -451,12 +458,14 @@ class TelegramInput(InputChannel):
         """``token``/``webhook_secret`` should be ``${VAR}`` references in credentials.yml."""
         return cls(TelegramSettings.from_env(overrides=credentials or {}))
 
-    def __init__(self, settings: TelegramSettings | None = None) -> None:
+    def __init__(
+        self, settings: TelegramSettings | None = None, *, seen: SeenIds | None = None
+    ) -> None:
         self.settings = settings or TelegramSettings.from_env()
         self.callbacks = CallbackStore()
+        self.seen = seen or default_seen_ids()
         self._bot: Bot | None = None
         self._conversations: TelegramConversations | None = None
-        self._recent = RecentIds()
         self._locks = KeyedLocks()
         # httpx logs each request URL at INFO, and Bot API URLs contain the bot token.
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
@@ -499,6 +508,7 @@ class TelegramInput(InputChannel):
         if bot is not None:
             with contextlib.suppress(Exception):
                 await bot.shutdown()
+        await self.seen.aclose()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("telegram_ptb_webhook", __name__)
@@ -519,8 +529,17 @@ class TelegramInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @webhook.route("/webhook", methods=["POST"])
+        # stream=True: the body is read by read_limited_body, which stops at 64 KiB.
+        @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
+            body = await read_limited_body(request)
+            if body is None:
+                logger.warning(
+                    "telegram: webhook call from %s refused: body over %s bytes",
+                    request.remote_addr or request.ip,
+                    MAX_BODY_BYTES,
+                )
+                return response.json({"status": "payload too large"}, status=413)
             if not self.authorised(request):
                 logger.warning(
                     "telegram: webhook call from %s refused: missing or wrong %s",
@@ -532,11 +551,17 @@ class TelegramInput(InputChannel):
                 logger.error("telegram: update received but TELEGRAM_BOT_TOKEN is not set")
                 return response.json({"status": "unavailable"}, status=503)
             try:
-                update = Update.de_json(json.loads(request.body or b"{}"), self.bot)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                update = Update.de_json(json.loads(body or b"{}"), self.bot)
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 logger.warning("telegram: unreadable update refused: %s", type(exc).__name__)
                 return response.json({"status": "bad request"}, status=400)
-            if self._recent.seen_before(update.update_id):
+            try:
+                duplicate = await self.seen.seen_before(STATE_CHANNEL, str(update.update_id))
+            except StateUnavailable as exc:
+                # Not knowing whether it was handled, let Telegram deliver it again later.
+                logger.error("telegram: update %s not handled: %s", update.update_id, exc)
+                return response.json({"status": "unavailable"}, status=503)
+            if duplicate:
                 logger.info("telegram: update %s delivered twice; ignored", update.update_id)
                 return response.json({"status": "duplicate"})
             try:

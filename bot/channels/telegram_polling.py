@@ -7,7 +7,12 @@ forwards each message to Rasa's REST channel (``POST {RASA_URL}/webhooks/rest/we
 3.6) as sender ``telegram:<chat_id>`` with ``input_channel: telegram_ptb`` (so channel-specific
 responses match the webhook mode), and sends the replies with the same ``send_rasa_reply`` as the
 webhook. Settings: TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, RASA_URL (default
-http://127.0.0.1:5005), RASA_TIMEOUT_SECONDS (default 60).
+http://127.0.0.1:5005), RASA_TIMEOUT_SECONDS (default 60), CHANNEL_STATE_DB (see
+``bot.channels.state``).
+
+An update is confirmed to Telegram only by the next getUpdates call, so after a crash or a
+restart Telegram sends the last batch again; its update ids are in the persistent ``SeenIds``
+store (shared with the webhook), so they are not handled twice.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from bot.channels.common import (
     BackgroundTasks,
     KeyedLocks,
-    RecentIds,
     RetryPolicy,
     call_with_retry,
 )
+from bot.channels.state import SeenIds, StateUnavailable, default_seen_ids
 from bot.channels.telegram import (
     CHANNEL_NAME,
     SENDER_PREFIX,
+    STATE_CHANNEL,
     CallbackStore,
     TelegramConversations,
     TelegramSettings,
@@ -120,6 +126,7 @@ class TelegramPoller:
         *,
         poll_timeout: int = 25,
         bot: Bot | None = None,
+        seen: SeenIds | None = None,
     ) -> None:
         self.settings = settings
         self.rasa = rasa
@@ -129,7 +136,7 @@ class TelegramPoller:
         self.conversations = TelegramConversations(self.bot, self.callbacks, settings.retry)
         self.tasks = BackgroundTasks()
         self._locks = KeyedLocks()
-        self._recent = RecentIds()
+        self.seen = seen or default_seen_ids()
 
     async def deliver(self, chat_id: int | str, text: str, metadata: dict[str, Any]) -> None:
         try:
@@ -182,14 +189,23 @@ class TelegramPoller:
                 await _sleep_or_stop(stop, delay)
                 continue
             for update in updates:
+                try:
+                    duplicate = await self.seen.seen_before(STATE_CHANNEL, str(update.update_id))
+                except StateUnavailable as exc:
+                    # The offset stays before this update, so the next getUpdates brings it back.
+                    logger.error("telegram polling: update %s held back: %s", update.update_id, exc)
+                    await _sleep_or_stop(stop, self.settings.retry.backoff(6))
+                    break
                 offset = update.update_id + 1
-                if self._recent.seen_before(update.update_id):
+                if duplicate:
+                    logger.info("telegram polling: update %s seen before", update.update_id)
                     continue
                 self.tasks.spawn(self.handle(update), name=f"telegram-update-{update.update_id}")
         await self.tasks.wait_idle()
 
     async def aclose(self) -> None:
         await self.rasa.aclose()
+        await self.seen.aclose()
         try:
             await self.bot.shutdown()
         except TelegramError:

@@ -3,8 +3,9 @@
 API versions this module follows:
 - Zalo OA webhook: header ``X-ZEvent-Signature: mac=<hex>`` where
   ``<hex> = sha256(app_id + raw request body + timestamp + OA secret key)`` (``timestamp`` is the
-  field of the JSON body; the OA secret key is the one of the OA linked to the app, not the app
-  secret). Zalo expects 200 within about 2 seconds, so messages are handled in the background.
+  field of the JSON body, in milliseconds since the epoch; the OA secret key is the one of the
+  OA linked to the app, not the app secret). Zalo expects 200 within about 2 seconds, so
+  messages are handled in the background.
   Events used: ``user_send_text`` (also what an ``oa.query.*`` button press sends); other
   ``user_send_*`` events get a polite protocol fallback; everything else is acknowledged and
   ignored.
@@ -18,6 +19,12 @@ API versions this module follows:
   7 days of the user's last interaction (free within 48 hours). We keep each user's last
   interaction time in memory and never send outside the window (``ZALO_CS_WINDOW_HOURS``).
 - Rasa 3.6 custom connectors (``InputChannel.blueprint``, ``OutputChannel.send_response``).
+
+A webhook call is checked in this order, each step before any work the next one costs: body at
+most 64 KiB (else 413); signature over the raw bytes, with the timestamp read from them by a
+bounded pattern, so a forged body is never parsed (else 401); timestamp within the replay
+window (else 401 ``stale``); only then ``json.loads``; then ``msg_id`` (or event, sender and
+timestamp) through the persistent ``SeenIds`` store, so a redelivery is handled once.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,16 +48,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import (
+    MAX_BODY_BYTES,
     BackgroundTasks,
     KeyedLocks,
     LruDict,
-    RecentIds,
     RetryPolicy,
     call_with_retry,
     loggable_text,
     protocol_text,
+    read_limited_body,
     split_text,
 )
+from bot.channels.state import SeenIds, StateUnavailable, default_seen_ids
 from bot.logmask import PiiFilter
 
 logger = logging.getLogger(__name__)
@@ -66,6 +76,10 @@ MAX_BUTTON_TITLE = 100
 MAX_QUERY_PAYLOAD = 1000
 # Events that count as the user interacting with the OA (they open the messaging window).
 INTERACTION_EVENTS = frozenset({"follow", "user_click_chatnow", "user_submit_info"})
+# The signed timestamp, read from the raw body before it is parsed: first match, bounded.
+TIMESTAMP_PATTERN = re.compile(rb'"timestamp"\s{0,32}:\s{0,32}"?(\d{1,16})(?!\d)')
+DEFAULT_REPLAY_WINDOW_SECONDS = 300.0
+MAX_FUTURE_SECONDS = 60.0  # clock skew we tolerate for an event stamped in the future
 
 Clock = Callable[[], float]
 
@@ -82,6 +96,7 @@ class ZaloSettings:
     free_hours: float = 48
     timeout_seconds: float = 10.0
     language: str = "vi"
+    replay_window_seconds: float = DEFAULT_REPLAY_WINDOW_SECONDS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
@@ -106,6 +121,13 @@ class ZaloSettings:
             window_hours=float(pick("window_hours", "ZALO_CS_WINDOW_HOURS", 7 * 24)),
             timeout_seconds=float(pick("timeout_seconds", "ZALO_TIMEOUT_SECONDS", 10.0)),
             language=str(pick("language", "ZALO_FALLBACK_LANGUAGE", "vi")),
+            replay_window_seconds=float(
+                pick(
+                    "replay_window_seconds",
+                    "ZALO_REPLAY_WINDOW_SECONDS",
+                    DEFAULT_REPLAY_WINDOW_SECONDS,
+                )
+            ),
             retry=replace(
                 RetryPolicy(), attempts=max(1, int(pick("send_attempts", "ZALO_SEND_ATTEMPTS", 3)))
             ),
@@ -120,24 +142,49 @@ def zalo_signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str)
     return f"mac={digest}"
 
 
-def verify_signature(settings: ZaloSettings, body: bytes, header: str | None) -> str | None:
-    """``None`` when the request is authentic, else the reason it is not (for the log)."""
+class Refused(Exception):
+    """A webhook call we do not act on; the message is the reason, for the log."""
+
+
+def signed_timestamp(body: bytes) -> str | None:
+    """The body's ``timestamp`` field as Zalo signs it, read without parsing the JSON."""
+    match = TIMESTAMP_PATTERN.search(body)
+    return match.group(1).decode("ascii") if match else None
+
+
+def verify_signature(settings: ZaloSettings, body: bytes, header: str | None) -> str:
+    """The signed timestamp of an authentic request; raises ``Refused`` otherwise.
+
+    Works on the raw bytes only: the timestamp is part of the signed body, so it cannot be
+    changed without the OA secret key, and a forged body never reaches ``json.loads``.
+    """
     if not settings.app_id or not settings.oa_secret_key:
-        return "ZALO_APP_ID or ZALO_OA_SECRET_KEY is not set"
+        raise Refused("ZALO_APP_ID or ZALO_OA_SECRET_KEY is not set")
     if not header:
-        return f"no {SIGNATURE_HEADER} header"
-    try:
-        data = json.loads(body)
-        timestamp = str(data["timestamp"])
-    except (ValueError, TypeError, KeyError):
-        return "body without a timestamp"
+        raise Refused(f"no {SIGNATURE_HEADER} header")
+    timestamp = signed_timestamp(body)
+    if timestamp is None:
+        raise Refused("body without a timestamp")
     provided = header.strip()
     if not provided.startswith("mac="):
         provided = f"mac={provided}"
     expected = zalo_signature(settings.app_id, body, timestamp, settings.oa_secret_key)
     if not hmac.compare_digest(provided.encode(), expected.encode()):
-        return "wrong signature"
-    return None
+        raise Refused("wrong signature")
+    return timestamp
+
+
+def check_fresh(timestamp: str, now: float, window_seconds: float) -> None:
+    """Refuse an event stamped (in ms) longer than the window ago, or too far in the future.
+
+    Zalo signs the timestamp, so a captured request cannot be made fresh again: without this
+    check it could be replayed at any time later.
+    """
+    age = now - int(timestamp) / 1000
+    if age > window_seconds:
+        raise Refused(f"event {age:.0f} s old (replay window {window_seconds:.0f} s)")
+    if age < -MAX_FUTURE_SECONDS:
+        raise Refused(f"event stamped {-age:.0f} s in the future")
 
 
 @dataclass
@@ -388,7 +435,11 @@ class ZaloOutput(OutputChannel):
 
 
 class ZaloInput(InputChannel):
-    """Rasa input channel for Zalo OA webhooks (``/webhooks/zalo/webhook``)."""
+    """Rasa input channel for Zalo OA webhooks (``/webhooks/zalo/webhook``).
+
+    ``clock`` (seconds since the epoch) serves the replay window and the customer-service
+    window; ``seen`` is the de-duplication store (SQLite at ``CHANNEL_STATE_DB`` by default).
+    """
 
     @classmethod
     def name(cls) -> str:
@@ -405,14 +456,16 @@ class ZaloInput(InputChannel):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.time,
+        seen: SeenIds | None = None,
     ) -> None:
         self.settings = settings or ZaloSettings.from_env()
+        self.clock = clock
         self.client = ZaloClient(self.settings, transport=transport)
         self.interactions = InteractionLog(self.settings, clock=clock)
         self.choices = ButtonChoices()
         self.tasks = BackgroundTasks()
+        self.seen = seen or default_seen_ids()
         self._locks = KeyedLocks()
-        self._recent = RecentIds()
         if not self.settings.app_id or not self.settings.oa_secret_key:
             logger.error("zalo: ZALO_APP_ID / ZALO_OA_SECRET_KEY not set; every webhook is refused")
         if not self.settings.access_token:
@@ -427,6 +480,7 @@ class ZaloInput(InputChannel):
     async def aclose(self) -> None:
         await self.tasks.wait_idle()
         await self.client.aclose()
+        await self.seen.aclose()
 
     async def _process_text(
         self,
@@ -456,10 +510,18 @@ class ZaloInput(InputChannel):
         text = protocol_text(key, self.settings.language)
         await self.output().send_response(f"{SENDER_PREFIX}{user_id}", {"text": text})
 
-    def handle_event(
-        self, data: Mapping[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    async def handle_event(
+        self,
+        data: Mapping[str, Any],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        *,
+        timestamp: str,
     ) -> str:
-        """Record the interaction and schedule the work; returns what was done (for tests)."""
+        """Record the interaction and schedule the work; returns what was done (for tests).
+
+        ``timestamp`` is the verified one. Raises ``StateUnavailable`` if the de-duplication
+        store cannot answer.
+        """
         event = str(data.get("event_name") or "")
         sender = data.get("sender") if isinstance(data.get("sender"), Mapping) else {}
         user_id = str((sender or {}).get("id") or "")
@@ -468,8 +530,10 @@ class ZaloInput(InputChannel):
         if not user_id or not (event.startswith("user_send_") or event in INTERACTION_EVENTS):
             logger.debug("zalo: event %r ignored", event)
             return "ignored"
-        if message_id and self._recent.seen_before(message_id):
-            logger.info("zalo: message %s delivered twice; ignored", message_id)
+        # Events without a msg_id (user_submit_info, ...) are told apart by who, what and when.
+        key = f"msg:{message_id}" if message_id else f"event:{event}:{user_id}:{timestamp}"
+        if await self.seen.seen_before(CHANNEL_NAME, key):
+            logger.info("zalo: %s delivered twice; ignored", key)
             return "duplicate"
         self.interactions.note_user(user_id, str(message_id) if message_id else None)
         if event == "user_send_text":
@@ -493,21 +557,41 @@ class ZaloInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @webhook.route("/webhook", methods=["POST"])
+        # stream=True: the body is read by read_limited_body, which stops at 64 KiB.
+        @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            body = request.body or b""
-            problem = verify_signature(self.settings, body, request.headers.get(SIGNATURE_HEADER))
-            if problem:
+            caller = request.remote_addr or request.ip
+            body = await read_limited_body(request)
+            if body is None:
                 logger.warning(
-                    "zalo: webhook call from %s refused: %s",
-                    request.remote_addr or request.ip,
-                    problem,
+                    "zalo: webhook call from %s refused: body over %s bytes", caller, MAX_BODY_BYTES
                 )
+                return response.json({"status": "payload too large"}, status=413)
+            try:
+                timestamp = verify_signature(
+                    self.settings, body, request.headers.get(SIGNATURE_HEADER)
+                )
+            except Refused as exc:
+                logger.warning("zalo: webhook call from %s refused: %s", caller, exc)
                 return response.json({"status": "unauthorized"}, status=401)
-            data = json.loads(body)
+            try:
+                check_fresh(timestamp, self.clock(), self.settings.replay_window_seconds)
+            except Refused as exc:
+                logger.warning("zalo: signed webhook call from %s refused: %s", caller, exc)
+                return response.json({"status": "stale"}, status=401)
+            try:
+                data = json.loads(body)
+            except (ValueError, RecursionError) as exc:
+                logger.warning("zalo: signed but unreadable event refused: %s", type(exc).__name__)
+                return response.json({"status": "bad request"}, status=400)
             if not isinstance(data, Mapping):
                 return response.json({"status": "ignored"})
-            outcome = self.handle_event(data, on_new_message)
+            try:
+                outcome = await self.handle_event(data, on_new_message, timestamp=timestamp)
+            except StateUnavailable as exc:
+                # Not knowing whether it was handled, let Zalo deliver it again.
+                logger.error("zalo: event not handled: %s", exc)
+                return response.json({"status": "unavailable"}, status=503)
             return response.json({"status": outcome})
 
         @webhook.listener("after_server_stop")

@@ -1,8 +1,9 @@
-"""Shared channel helpers: text splitting, fallback texts, retries."""
+"""Shared channel helpers: text splitting, fallback texts, retries, the body limit."""
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from bot.channels.common import (
+    MAX_BODY_BYTES,
     MESSAGES_FILE,
     KeyedLocks,
     RetryPolicy,
@@ -19,6 +21,9 @@ from bot.channels.common import (
     protocol_text,
     split_text,
 )
+from bot.channels.telegram import SECRET_HEADER, TelegramInput, TelegramSettings
+from bot.channels.zalo import ZaloInput, ZaloSettings
+from tests.channels.channel_fakes import RecordingRasa, serve_channel
 
 CHANNELS = Path(__file__).resolve().parents[2] / "bot" / "channels"
 
@@ -140,3 +145,31 @@ async def test_keyed_locks_are_released():
         async with locks.hold("b"):
             pass
     assert locks._locks == {}
+
+
+def _channel(name: str):
+    if name == "telegram_ptb":
+        return TelegramInput(TelegramSettings(token="1:token", webhook_secret="secret"))
+    return ZaloInput(ZaloSettings(app_id="app", oa_secret_key="key", access_token="token"))
+
+
+@pytest.mark.parametrize("name", ["telegram_ptb", "zalo"])
+async def test_a_huge_declared_body_is_refused_before_it_is_sent(name, tmp_path, monkeypatch):
+    """413 at once from the headers: the webhook never waits for (or buffers) a 10 MB body."""
+    monkeypatch.setenv("CHANNEL_STATE_DB", str(tmp_path / "state.db"))
+    rasa = RecordingRasa()
+    async with serve_channel(_channel(name), rasa) as client:
+        port = client.base_url.port
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = (
+            f"POST /webhooks/{name}/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"{SECRET_HEADER}: secret\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {10 * 1024 * 1024}\r\n\r\n"
+        )
+        writer.write(head.encode() + b'{"update_id": 1, ')  # and nothing more
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 413")
+    assert rasa.messages == []
+    assert MAX_BODY_BYTES == 65536

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from bot.channels.common import RetryPolicy, protocol_text
+from bot.channels.common import MAX_BODY_BYTES, RetryPolicy, protocol_text
+from bot.channels.state import SqliteSeenIds
 from bot.channels.telegram import (
     SECRET_HEADER,
     TelegramInput,
@@ -29,6 +33,14 @@ BUTTONS = [
     {"title": "Tra cứu hồ sơ", "payload": "/check_status"},
     {"title": "Lệ phí", "payload": "/ask_fee"},
 ]
+
+
+@pytest.fixture(autouse=True)
+def state_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every channel of these tests keeps its de-duplication state in a file of its own."""
+    path = tmp_path / "channel_state.db"
+    monkeypatch.setenv("CHANNEL_STATE_DB", str(path))
+    return path
 
 
 def make_channel(api: FakeTelegramApi, **changes: object) -> TelegramInput:
@@ -322,3 +334,86 @@ def test_expanded_credentials_block_wins(monkeypatch):
     assert isinstance(channel, TelegramInput)
     assert (channel.settings.token, channel.settings.webhook_secret) == ("42:expanded", "expanded")
     assert channel.settings.api_base_url == "http://x/bot"
+
+
+async def test_redelivery_after_a_restart_is_not_handled_again(fake_telegram, state_db):
+    """A new channel instance on the same state file (a restart) remembers handled updates."""
+    rasa = RecordingRasa(reply=lambda message: [{"text": "Đã nhận."}])
+    async with serve_channel(make_channel(fake_telegram), rasa) as client:
+        first = await client.post(
+            "/webhooks/telegram_ptb/webhook",
+            json=telegram_message_update(7, text="một"),
+            headers=HEADERS,
+        )
+    assert first.json() == {"status": "ok"}
+
+    restarted = make_channel(fake_telegram)
+    async with serve_channel(restarted, rasa) as client:
+        again = await client.post(
+            "/webhooks/telegram_ptb/webhook",
+            json=telegram_message_update(7, text="một"),
+            headers=HEADERS,
+        )
+        new = await client.post(
+            "/webhooks/telegram_ptb/webhook",
+            json=telegram_message_update(8, text="hai"),
+            headers=HEADERS,
+        )
+    assert state_db.exists()
+    assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    assert new.json() == {"status": "ok"}
+    assert rasa.texts == ["một", "hai"]
+    assert fake_telegram.sent_texts() == ["Đã nhận.", "Đã nhận."]
+
+
+async def in_chunks(body: bytes, size: int = 16_384) -> AsyncIterator[bytes]:
+    """The body sent with Transfer-Encoding: chunked (no Content-Length to refuse it by)."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def padded_update(update_id: int, size: int) -> bytes:
+    """A valid update whose JSON body is exactly ``size`` bytes."""
+    body = json.dumps(telegram_message_update(update_id, text="")).encode()
+    body = json.dumps(telegram_message_update(update_id, text="a" * (size - len(body)))).encode()
+    assert len(body) == size
+    return body
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_body_over_64_kib_is_refused_with_413_before_parsing(fake_telegram, chunked):
+    rasa = RecordingRasa(reply=greet_with_buttons)
+    body = padded_update(9, MAX_BODY_BYTES + 1)
+    content = in_chunks(body) if chunked else body
+    headers = {**HEADERS, "Content-Type": "application/json"}
+    async with serve_channel(make_channel(fake_telegram), rasa) as client:
+        reply = await client.post(
+            "/webhooks/telegram_ptb/webhook", content=content, headers=headers
+        )
+    assert reply.status_code == 413
+    assert rasa.messages == []
+    assert fake_telegram.calls == []
+
+
+async def test_body_of_exactly_64_kib_is_accepted(fake_telegram):
+    rasa = RecordingRasa()
+    body = padded_update(9, MAX_BODY_BYTES)
+    headers = {**HEADERS, "Content-Type": "application/json"}
+    async with serve_channel(make_channel(fake_telegram), rasa) as client:
+        reply = await client.post("/webhooks/telegram_ptb/webhook", content=body, headers=headers)
+    assert reply.status_code == 200
+    [text] = rasa.texts
+    assert text and set(text) == {"a"}
+
+
+async def test_state_store_failing_answers_503_so_telegram_redelivers(fake_telegram, tmp_path):
+    """Not knowing whether an update was handled, the channel neither guesses nor drops it."""
+    rasa = RecordingRasa()
+    channel = make_channel(fake_telegram)
+    channel.seen = SqliteSeenIds(tmp_path)  # a directory: SQLite cannot open it
+    async with serve_channel(channel, rasa) as client:
+        reply = await client.post(
+            "/webhooks/telegram_ptb/webhook", json=telegram_message_update(1), headers=HEADERS
+        )
+    assert reply.status_code == 503
+    assert rasa.messages == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.channels.common import RetryPolicy, protocol_text
 from bot.channels.telegram import TelegramSettings
@@ -19,6 +21,14 @@ from tests.channels.channel_fakes import (
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 DOSSIER_QUESTION = "Hồ sơ 000.00.10.H26-261110-0001 của tôi đến đâu rồi?"
+
+
+@pytest.fixture(autouse=True)
+def state_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every channel of these tests keeps its de-duplication state in a file of its own."""
+    path = tmp_path / "channel_state.db"
+    monkeypatch.setenv("CHANNEL_STATE_DB", str(path))
+    return path
 
 
 def settings_for(api: FakeTelegramApi) -> TelegramSettings:
@@ -127,3 +137,32 @@ async def test_telegram_failing_while_polling_is_retried(fake_telegram):
     poller = TelegramPoller(settings_for(fake_telegram), client, poll_timeout=1)
     await run_poller(poller, lambda: "Chào bạn." in fake_telegram.sent_texts())
     assert len(fake_telegram.calls_to("sendMessage")) == 2
+
+
+async def test_updates_sent_again_after_a_restart_are_not_forwarded_twice(fake_telegram, state_db):
+    """Telegram resends a batch the poller took but never confirmed (it stopped first)."""
+    posted: list[str] = []
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content)["message"])
+        return httpx.Response(200, json=[])
+
+    def poller() -> TelegramPoller:
+        client = RasaRestClient(
+            "http://rasa.test", transport=httpx.MockTransport(rasa), retry=FAST_RETRY
+        )
+        return TelegramPoller(settings_for(fake_telegram), client, poll_timeout=1)
+
+    fake_telegram.updates = [telegram_message_update(40, "một", chat_id=555)]
+    await run_poller(poller(), lambda: posted == ["một"])
+
+    # after the restart Telegram hands out update 40 again, then a new one
+    fake_telegram.updates = [
+        telegram_message_update(40, "một", chat_id=555),
+        telegram_message_update(41, "hai", chat_id=555),
+    ]
+    await run_poller(poller(), lambda: len(posted) >= 2)
+    assert state_db.exists()
+    assert posted == ["một", "hai"]
+    offsets = [c.params.get("offset") for c in fake_telegram.calls_to("getUpdates")]
+    assert "42" in offsets  # the duplicate is confirmed too, so Telegram stops sending it

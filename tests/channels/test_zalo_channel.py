@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bot.channels.common import RetryPolicy, protocol_text
+from bot.channels import zalo as zalo_module
+from bot.channels.common import MAX_BODY_BYTES, RetryPolicy, protocol_text
+from bot.channels.state import SqliteSeenIds
 from bot.channels.zalo import (
     SIGNATURE_HEADER,
     ZaloInput,
@@ -33,6 +36,14 @@ SETTINGS = ZaloSettings(
     timeout_seconds=1.0,
     retry=FAST_RETRY,
 )
+
+
+@pytest.fixture(autouse=True)
+def state_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every channel of these tests keeps its de-duplication state in a file of its own."""
+    path = tmp_path / "channel_state.db"
+    monkeypatch.setenv("CHANNEL_STATE_DB", str(path))
+    return path
 
 
 @dataclass
@@ -87,12 +98,17 @@ def channel(zalo_api: FakeZaloApi, clock: Clock) -> ZaloInput:
     return ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock)
 
 
-def text_event(text: str, msg_id: str = "msg-1", event: str = "user_send_text") -> dict[str, Any]:
+NOW_MS = "1780000000000"  # the fixture clock's time, as Zalo stamps events
+
+
+def text_event(
+    text: str, msg_id: str = "msg-1", event: str = "user_send_text", timestamp: str = NOW_MS
+) -> dict[str, Any]:
     return {
         "app_id": APP_ID,
         "user_id_by_app": "552177279717587730",
         "event_name": event,
-        "timestamp": "1780000000000",
+        "timestamp": timestamp,
         "sender": {"id": USER},
         "recipient": {"id": "579745863508352884"},
         "message": {"text": text, "msg_id": msg_id},
@@ -101,8 +117,12 @@ def text_event(text: str, msg_id: str = "msg-1", event: str = "user_send_text") 
 
 def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(event, ensure_ascii=False).encode()
-    signature = zalo_signature(APP_ID, body, event["timestamp"], secret)
-    return body, {SIGNATURE_HEADER: signature, "Content-Type": "application/json"}
+    return body, sign_body(body, str(event["timestamp"]), secret)
+
+
+def sign_body(body: bytes, timestamp: str, secret: str = SECRET) -> dict[str, str]:
+    signature = zalo_signature(APP_ID, body, timestamp, secret)
+    return {SIGNATURE_HEADER: signature, "Content-Type": "application/json"}
 
 
 async def post_event(client: httpx.AsyncClient, event: dict[str, Any], **kwargs: Any):
@@ -385,3 +405,191 @@ def test_settings_from_the_environment_or_the_expanded_credentials(monkeypatch):
     expanded = ZaloInput.from_credentials({"oa_secret_key": "from-block"})
     assert isinstance(expanded, ZaloInput)
     assert expanded.settings.oa_secret_key == "from-block"
+
+
+async def test_redelivery_after_a_restart_is_not_handled_again(zalo_api, clock, state_db):
+    """A new channel instance on the same state file (a restart) remembers msg_ids."""
+    rasa = RecordingRasa()
+    first = ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock)
+    async with serve_channel(first, rasa) as client:
+        before = await post_event(client, text_event("một", msg_id="same"))
+        await first.tasks.wait_idle()
+
+    restarted = ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock)
+    async with serve_channel(restarted, rasa) as client:
+        again = await post_event(client, text_event("một", msg_id="same"))
+        new = await post_event(client, text_event("hai", msg_id="other"))
+        await restarted.tasks.wait_idle()
+    assert state_db.exists()
+    assert [r.json()["status"] for r in (before, again, new)] == [
+        "forwarded",
+        "duplicate",
+        "forwarded",
+    ]
+    assert rasa.texts == ["một", "hai"]
+
+
+async def test_events_without_msg_id_are_told_apart_by_event_sender_and_time(channel, clock):
+    def submit_info(timestamp: str) -> dict[str, Any]:
+        event = text_event("", event="user_submit_info", timestamp=timestamp)
+        del event["message"]
+        return event
+
+    later = str(int(NOW_MS) + 1000)
+    async with serve_channel(channel, RecordingRasa()) as client:
+        outcomes = [
+            (await post_event(client, submit_info(stamp))).json()["status"]
+            for stamp in (NOW_MS, NOW_MS, later)
+        ]
+    assert outcomes == ["noted", "duplicate", "noted"]
+
+
+@pytest.mark.parametrize(
+    ("offset_seconds", "status"),
+    [(-600, 401), (-301, 401), (-240, 200), (30, 200), (120, 401)],
+    ids=["10-min-old", "just-stale", "4-min-old", "30s-ahead", "2-min-ahead"],
+)
+async def test_signed_events_outside_the_replay_window_are_refused(
+    channel, zalo_api, clock, caplog, offset_seconds, status
+):
+    caplog.set_level(logging.WARNING, logger="bot.channels.zalo")
+    stamp = str(int((clock.now + offset_seconds) * 1000))
+    rasa = RecordingRasa(reply=greet)
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, text_event("CCCD 001099012345", timestamp=stamp))
+        await channel.tasks.wait_idle()
+    assert reply.status_code == status
+    if status == 401:
+        assert reply.json() == {"status": "stale"}
+        assert rasa.messages == []
+        assert zalo_api.requests == []
+        [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert "refused" in warning.getMessage()
+        assert "001099012345" not in caplog.text  # the message text is never logged
+    else:
+        assert rasa.texts == ["CCCD 001099012345"]
+
+
+def test_replay_window_comes_from_the_environment(monkeypatch):
+    assert ZaloSettings.from_env({}).replay_window_seconds == 300
+    assert ZaloSettings.from_env({"ZALO_REPLAY_WINDOW_SECONDS": "60"}).replay_window_seconds == 60
+
+
+class CountingJson:
+    """Stands in for the zalo module's ``json``: counts every parse."""
+
+    def __init__(self) -> None:
+        self.parsed: list[bytes] = []
+
+    def loads(self, body: bytes) -> Any:
+        self.parsed.append(body)
+        return json.loads(body)
+
+
+@pytest.mark.parametrize("forgery", ["wrong secret", "tampered", "no signature", "no timestamp"])
+async def test_a_forged_body_is_refused_without_being_parsed(
+    channel, zalo_api, monkeypatch, forgery
+):
+    spy = CountingJson()
+    monkeypatch.setattr(zalo_module, "json", spy)
+    rasa = RecordingRasa()
+    body, headers = signed(text_event("xin chào"), secret="not-the-secret")
+    if forgery == "tampered":
+        body, headers = signed(text_event("xin chào"))
+        body = body.replace(b'"msg-1"', b'"msg-2"')
+    elif forgery == "no signature":
+        headers.pop(SIGNATURE_HEADER)
+    elif forgery == "no timestamp":
+        event = text_event("xin chào")
+        del event["timestamp"]
+        body = json.dumps(event).encode()
+        headers = sign_body(body, NOW_MS)
+    async with serve_channel(channel, rasa) as client:
+        forged = await client.post("/webhooks/zalo/webhook", content=body, headers=headers)
+        genuine = await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert forged.status_code == 401
+    assert genuine.status_code == 200
+    assert len(spy.parsed) == 1  # the genuine event only
+    assert rasa.texts == ["xin chào"]
+
+
+async def test_invalid_json_is_parsed_only_once_its_signature_holds(channel, monkeypatch):
+    """Deeply nested brackets: valid for the timestamp pattern, costly and invalid as JSON."""
+    spy = CountingJson()
+    monkeypatch.setattr(zalo_module, "json", spy)
+    body = b'{"timestamp":"' + NOW_MS.encode() + b'","message":' + b"[" * 30_000 + b"}"
+    async with serve_channel(channel, RecordingRasa()) as client:
+        forged = await client.post(
+            "/webhooks/zalo/webhook", content=body, headers=sign_body(body, NOW_MS, "forger")
+        )
+        signed_garbage = await client.post(
+            "/webhooks/zalo/webhook", content=body, headers=sign_body(body, NOW_MS)
+        )
+    assert forged.status_code == 401
+    assert signed_garbage.status_code == 400
+    assert spy.parsed == [body]
+
+
+async def test_a_numeric_timestamp_is_signed_and_checked_the_same(channel):
+    event = text_event("xin chào")
+    event["timestamp"] = int(NOW_MS)
+    rasa = RecordingRasa()
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, event)
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    assert rasa.texts == ["xin chào"]
+
+
+def padded_event(size: int) -> bytes:
+    """A signed-able event whose JSON body is exactly ``size`` bytes."""
+    body = json.dumps(text_event("")).encode()
+    body = json.dumps(text_event("a" * (size - len(body)))).encode()
+    assert len(body) == size
+    return body
+
+
+async def in_chunks(body: bytes, size: int = 16_384) -> AsyncIterator[bytes]:
+    """The body sent with Transfer-Encoding: chunked (no Content-Length to refuse it by)."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_body_over_64_kib_is_refused_with_413(channel, zalo_api, chunked):
+    body = padded_event(MAX_BODY_BYTES + 1)
+    headers = sign_body(body, NOW_MS)  # genuinely signed: only the size is wrong
+    rasa = RecordingRasa(reply=greet)
+    async with serve_channel(channel, rasa) as client:
+        reply = await client.post(
+            "/webhooks/zalo/webhook", content=in_chunks(body) if chunked else body, headers=headers
+        )
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 413
+    assert rasa.messages == []
+    assert zalo_api.requests == []
+
+
+async def test_body_of_exactly_64_kib_is_accepted(channel):
+    body = padded_event(MAX_BODY_BYTES)
+    rasa = RecordingRasa()
+    async with serve_channel(channel, rasa) as client:
+        reply = await client.post(
+            "/webhooks/zalo/webhook", content=body, headers=sign_body(body, NOW_MS)
+        )
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 200
+    [text] = rasa.texts
+    assert text and set(text) == {"a"}
+
+
+async def test_state_store_failing_answers_503_and_nothing_reaches_rasa(zalo_api, clock, tmp_path):
+    broken = SqliteSeenIds(tmp_path)  # a directory: SQLite cannot open it
+    channel = ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock, seen=broken)
+    rasa = RecordingRasa()
+    async with serve_channel(channel, rasa) as client:
+        reply = await post_event(client, text_event("xin chào"))
+        await channel.tasks.wait_idle()
+    assert reply.status_code == 503
+    assert rasa.messages == []
