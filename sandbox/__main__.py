@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -35,6 +36,17 @@ def _port(value: str) -> int:
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"invalid port {value}")
     return port
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this machine can connect."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # another host name: it may resolve to anything
+        return False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -90,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         logger.error("%s", exc)
         return 2
+    if settings.sandbox_mode and not is_loopback(args.host):
+        logger.error(
+            "refusing to start: SANDBOX_MODE is on, which publishes every one-time code at "
+            "GET /sandbox/sms, and --host %s is not a loopback address; use --host 127.0.0.1 "
+            "(or ::1, localhost), or set SANDBOX_MODE=0",
+            args.host,
+        )
+        return 2
     if not settings.token_secret:
         settings = settings.with_secret(secrets.token_urlsafe(32))
         logger.warning(
@@ -119,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.host,
         args.portal_port,
     )
+    if settings.sandbox_mode:
+        logger.warning("sandbox mode on: every one-time code is readable at GET /sandbox/sms")
     asyncio.run(serve_both(servers))
     return 0 if all(server.started for server in servers) else 1
 

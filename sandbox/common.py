@@ -9,15 +9,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,8 +47,11 @@ def mask_id_number(id_number: str) -> str:
     return mask_middle(id_number)
 
 
-def mask_phone(phone: str) -> str:
-    return mask_middle(phone)
+def mask_phone(phone: str, keep: int = 3) -> str:
+    """Only the last `keep` digits, enough for the citizen to recognise it: *******678."""
+    if len(phone) <= keep:
+        return "*" * len(phone)
+    return "*" * (len(phone) - keep) + phone[-keep:]
 
 
 def mask_code(code: str) -> str:
@@ -67,7 +70,15 @@ class ErrorBody(BaseModel):
         None, description="Seconds until the request may succeed (`locked`, `too_many_requests`)."
     )
     attempts_left: int | None = Field(
-        None, description="Wrong codes still allowed before the ID number is locked."
+        None,
+        description="Wrong codes still allowed for this code (`wrong_code`); 0 on the wrong code "
+        "that started a lock.",
+    )
+    scope: Literal["conversation", "id_number"] | None = Field(
+        None,
+        description="What is limited (`locked`, `too_many_requests`): `conversation` (the "
+        "caller's `client_ref`, any ID number) or `id_number` (this ID number, every "
+        "conversation).",
     )
     reason: str | None = Field(None, description="Finer cause of `invalid_id_number`.")
     details: List[Dict[str, Any]] | None = Field(
@@ -172,14 +183,33 @@ def install_request_logging(app: FastAPI, name: str) -> None:
 # --- storage ---------------------------------------------------------------------------------
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL; for a SQLite file, its folder is created first."""
+def make_engine(url: str, serialized: bool = False) -> Engine:
+    """An engine for any SQLAlchemy URL; for a SQLite file, its folder is created first.
+
+    `serialized=True` runs transactions one at a time (SQLite: `BEGIN IMMEDIATE`, others:
+    SERIALIZABLE), so that count-then-insert limits cannot be raced by parallel requests.
+    """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, future=True)
+    if parsed.get_backend_name() != "sqlite":
+        if serialized:
+            return create_engine(url, future=True, isolation_level="SERIALIZABLE")
+        return create_engine(url, future=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if serialized:
+        # pysqlite defers BEGIN to the first write, so reads would not be isolated; take the
+        # write lock at the start instead (SQLAlchemy's documented recipe).
+        @event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 @contextmanager

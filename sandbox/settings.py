@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Dict
 
 DEFAULT_CATALOGUE_DIR = Path(__file__).resolve().parent / "portal" / "data" / "procedures"
 
@@ -29,17 +30,40 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+# Whole-number settings: (field, environment variable). Every limit of the identity app is here.
+_INT_SETTINGS = (
+    ("otp_ttl_seconds", "OTP_TTL_SECONDS"),
+    ("otp_max_attempts", "OTP_MAX_ATTEMPTS"),
+    ("conversation_max_failures", "CONVERSATION_MAX_FAILURES"),
+    ("lockout_seconds", "LOCKOUT_SECONDS"),
+    ("id_max_failures", "ID_MAX_FAILURES"),
+    ("id_failure_window_seconds", "ID_FAILURE_WINDOW_SECONDS"),
+    ("lockout_max_seconds", "LOCKOUT_MAX_SECONDS"),
+    ("lockout_memory_seconds", "LOCKOUT_MEMORY_SECONDS"),
+    ("token_ttl_seconds", "TOKEN_TTL_SECONDS"),
+    ("max_codes_per_conversation", "MAX_CODES_PER_CONVERSATION"),
+    ("max_codes_per_window", "MAX_CODES_PER_WINDOW"),
+    ("code_window_seconds", "CODE_WINDOW_SECONDS"),
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the two apps need; `from_env()` builds it, tests build it directly."""
 
     identity_db_url: str = "sqlite:///var/sandbox/identity.db"
     portal_db_url: str = "sqlite:///var/sandbox/portal.db"
-    sandbox_mode: bool = True
+    sandbox_mode: bool = False
     otp_ttl_seconds: int = 300
-    otp_max_attempts: int = 5
+    otp_max_attempts: int = 3
+    conversation_max_failures: int = 5
     lockout_seconds: int = 900
+    id_max_failures: int = 20
+    id_failure_window_seconds: int = 86_400
+    lockout_max_seconds: int = 86_400
+    lockout_memory_seconds: int = 86_400
     token_ttl_seconds: int = 900
+    max_codes_per_conversation: int = 3
     max_codes_per_window: int = 5
     code_window_seconds: int = 900
     token_secret: str | None = None
@@ -49,19 +73,18 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         catalogue = env.get("PORTAL_CATALOGUE_DIR", "").strip()
-        return cls(
+        base = cls(
             identity_db_url=env.get("IDENTITY_DB_URL", "").strip() or cls.identity_db_url,
             portal_db_url=env.get("PORTAL_DB_URL", "").strip() or cls.portal_db_url,
-            sandbox_mode=env.get("SANDBOX_MODE", "1").strip().lower() not in _FALSE_WORDS,
-            otp_ttl_seconds=_int(env, "OTP_TTL_SECONDS", cls.otp_ttl_seconds),
-            otp_max_attempts=_int(env, "OTP_MAX_ATTEMPTS", cls.otp_max_attempts),
-            lockout_seconds=_int(env, "LOCKOUT_SECONDS", cls.lockout_seconds),
-            token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
-            max_codes_per_window=_int(env, "MAX_CODES_PER_WINDOW", cls.max_codes_per_window),
-            code_window_seconds=_int(env, "CODE_WINDOW_SECONDS", cls.code_window_seconds),
+            # Off unless asked for: sandbox mode publishes every one-time code.
+            sandbox_mode=env.get("SANDBOX_MODE", "0").strip().lower() not in _FALSE_WORDS,
             token_secret=env.get("SANDBOX_TOKEN_SECRET") or None,
             catalogue_dir=Path(catalogue) if catalogue else DEFAULT_CATALOGUE_DIR,
         )
+        numbers: Dict[str, Any] = {
+            field: _int(env, name, getattr(cls, field)) for field, name in _INT_SETTINGS
+        }
+        return replace(base, **numbers)
 
     def with_secret(self, secret: str) -> Settings:
         return replace(self, token_secret=secret)

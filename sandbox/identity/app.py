@@ -35,10 +35,19 @@ one-time code sent by SMS to the phone registered in the (sample) population dat
 SMS are not sent: they are written to an outbox, readable at `GET /sandbox/sms` in sandbox mode.
 All data is sample data. Errors are JSON `{"error": code, "message": text, ...}`."""
 
+START_DESCRIPTION = """A well-formed ID number that is not in the population database gets the
+same 201 answer (a decoy verification: no SMS, every code is wrong), so the API does not tell
+whether a citizen exists. Locks and caps are checked first, for every ID number alike.
+`client_ref` identifies the caller's conversation; requests without one share one bucket."""
+
+CONFIRM_DESCRIPTION = """Checked in this order: unknown verification (404), lock of the
+verification's conversation or ID number (423), already used (409), no tries left for this code
+(410 `code_exhausted`), expired or superseded (410 `expired`), then the code itself."""
+
 
 def create_identity_app(settings: Settings, clock: Clock = time.time) -> FastAPI:
     """Build the app: engine, tables and seed citizens are created here, not at import."""
-    engine = make_engine(settings.identity_db_url)
+    engine = make_engine(settings.identity_db_url, serialized=True)
     seed_identity(engine)
     service = IdentityService(engine, settings, clock)
 
@@ -68,27 +77,46 @@ def create_identity_app(settings: Settings, clock: Clock = time.time) -> FastAPI
         response_model=StartVerificationResponse,
         tags=["verification"],
         summary="Send a one-time code to the citizen's registered phone",
+        description=START_DESCRIPTION,
         responses=error_responses(
-            (400, "`invalid_id_number` (with `reason`)"),
-            (404, "`citizen_not_found`"),
-            (423, "`locked` (with `retry_after`)"),
-            (429, "`too_many_requests` (with `retry_after`)"),
+            (400, "`invalid_id_number` (with `reason`): the structure is wrong"),
+            (
+                423,
+                "`locked` (with `scope`: `conversation` or `id_number`, and `retry_after`): too "
+                "many wrong codes",
+            ),
+            (
+                429,
+                "`too_many_requests` (with `scope`: `conversation` or `id_number`, and "
+                "`retry_after`): too many codes requested in the window",
+            ),
         ),
     )
     def start_verification(body: StartVerificationRequest) -> StartVerificationResponse:
-        return StartVerificationResponse(**service.start_verification(body.id_number))
+        return StartVerificationResponse(
+            **service.start_verification(body.id_number, body.client_ref)
+        )
 
     @app.post(
         "/v1/verifications/{verification_id}/confirm",
         response_model=TokenResponse,
         tags=["verification"],
         summary="Check the code and issue an access token",
+        description=CONFIRM_DESCRIPTION,
         responses=error_responses(
-            (400, "`wrong_code` (with `attempts_left`)"),
+            (400, "`wrong_code` (with `attempts_left` for this code)"),
             (404, "`verification_not_found`"),
             (409, "`already_used`"),
-            (410, "`expired` (past its lifetime, or superseded by a newer code)"),
-            (423, "`locked` (with `retry_after`; also the answer to the last allowed wrong code)"),
+            (
+                410,
+                "`code_exhausted` (no tries left for this code: ask for a new one), `expired` "
+                "(past its lifetime, or superseded by a newer code in the same conversation)",
+            ),
+            (
+                423,
+                "`locked` (with `scope`: `conversation` or `id_number`, and `retry_after`; also "
+                "the answer, with `attempts_left: 0`, to the wrong code that starts the lock)",
+            ),
         ),
     )
     def confirm(

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 from typing import List
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr
+
+CLIENT_REF_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
 class StartVerificationRequest(BaseModel):
     id_number: str = Field(..., description="12-digit personal identification number.")
+    client_ref: StrictStr | None = Field(
+        None,
+        regex=CLIENT_REF_PATTERN,
+        description="Opaque reference of the caller's conversation (1-128 characters of "
+        "`A-Za-z0-9._:-`, e.g. a keyed hash of the conversation id). Wrong codes and codes "
+        "sent are limited per client_ref; requests without one share a single bucket.",
+    )
 
     class Config:
-        schema_extra = {"example": {"id_number": "001090001234"}}
+        schema_extra = {
+            "example": {"id_number": "001090001234", "client_ref": "c1.5f2b8e0a9d4c7e31"}
+        }
 
 
 class StartVerificationResponse(BaseModel):
+    """The same shape whether or not the ID number belongs to a citizen."""
+
     verification_id: str = Field(..., description="Random, unguessable id of this verification.")
-    masked_phone: str = Field(..., description="Phone the code was sent to, e.g. 091****678.")
+    masked_phone: str = Field(
+        ..., description="Phone the code was sent to, only its last 3 digits: *******678."
+    )
     expires_in: int = Field(..., description="Seconds the code stays valid.")
 
 

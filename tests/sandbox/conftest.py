@@ -23,6 +23,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
+        sandbox_mode=True,  # the tests read codes from the outbox, like the citizen's handset
         identity_db_url=f"sqlite:///{tmp_path}/db/identity.db",
         portal_db_url=f"sqlite:///{tmp_path}/db/portal.db",
         token_secret=SECRET,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
+import httpx
 from fastapi.testclient import TestClient
 
 FIXTURE_CATALOGUE = Path(__file__).parent / "fixtures" / "procedures"
@@ -13,6 +14,10 @@ SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 AN_ID, AN_PHONE = "001090001234", "0912345678"
 BINH_ID, BINH_PHONE = "079185005678", "0987654321"
 CUONG_ID, CUONG_PHONE = "031200001111", "0903111222"
+UNKNOWN_ID = "001090009999"  # well-formed, no such citizen
+
+# client_ref of the conversation a test works in unless it says otherwise.
+OWNER_REF = "conv.owner"
 
 
 class FakeClock:
@@ -33,8 +38,20 @@ def latest_code(client: TestClient, phone: str) -> str:
     return str(messages[0]["code"])
 
 
-def start(client: TestClient, id_number: str = AN_ID) -> Dict[str, Any]:
-    response = client.post("/v1/verifications", json={"id_number": id_number})
+def request_code(
+    client: TestClient, id_number: str = AN_ID, client_ref: str | None = OWNER_REF
+) -> httpx.Response:
+    """POST /v1/verifications; `client_ref=None` leaves the field out (the shared bucket)."""
+    body: Dict[str, Any] = {"id_number": id_number}
+    if client_ref is not None:
+        body["client_ref"] = client_ref
+    return client.post("/v1/verifications", json=body)
+
+
+def start(
+    client: TestClient, id_number: str = AN_ID, client_ref: str | None = OWNER_REF
+) -> Dict[str, Any]:
+    response = request_code(client, id_number, client_ref)
     assert response.status_code == 201, response.text
     body: Dict[str, Any] = response.json()
     return body
@@ -50,8 +67,10 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"
 
 
-def login(client: TestClient, id_number: str, phone: str) -> str:
-    verification = start(client, id_number)
+def login(
+    client: TestClient, id_number: str, phone: str, client_ref: str | None = OWNER_REF
+) -> str:
+    verification = start(client, id_number, client_ref)
     status, body = confirm(client, verification["verification_id"], latest_code(client, phone))
     assert status == 200, body
     return str(body["access_token"])

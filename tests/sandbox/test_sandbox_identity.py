@@ -1,20 +1,23 @@
-"""Identity sandbox: one-time codes, attempts, lockout, rate limit, tokens, SMS outbox, logs."""
+"""Identity sandbox basics: codes, expiry, superseding, tokens, SMS outbox, logs, OpenAPI.
+
+Limits and locks are in test_sandbox_identity_limits.py, what the API and the logs must not
+reveal in test_sandbox_identity_privacy.py.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from pathlib import Path
-from typing import Callable
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from sandbox.common import make_engine
 from sandbox.identity import create_identity_app
-from sandbox.identity.models import Citizen
+from sandbox.identity.models import Citizen, Verification
 from sandbox.identity.seed import SEED_CITIZENS, seed_identity
 from sandbox.settings import Settings
 from sandbox.tokens import AUDIENCE, ISSUER
@@ -23,11 +26,13 @@ from tests.sandbox.helpers import (
     AN_PHONE,
     BINH_ID,
     BINH_PHONE,
+    OWNER_REF,
     SECRET,
     FakeClock,
     confirm,
     latest_code,
     login,
+    request_code,
     start,
     wrong,
 )
@@ -55,12 +60,33 @@ def test_database_folder_is_created(tmp_path: Path, clock: FakeClock) -> None:
     assert (tmp_path / "deep" / "er" / "identity.db").exists()
 
 
-def test_start_verification_sends_masked_sms(identity: TestClient) -> None:
-    response = identity.post("/v1/verifications", json={"id_number": AN_ID})
+def test_database_of_an_older_schema_is_recreated(settings: Settings, clock: FakeClock) -> None:
+    """A var/sandbox/identity.db left by the previous version must not stop the app."""
+    engine = make_engine(settings.identity_db_url)
+    with engine.begin() as conn:  # the tables as the previous version created them
+        conn.execute(
+            text(
+                "CREATE TABLE verifications (id VARCHAR(64) PRIMARY KEY, id_number VARCHAR(12), "
+                "code_hash VARCHAR(64), created_at FLOAT, expires_at FLOAT, used_at FLOAT, "
+                "superseded_at FLOAT)"
+            )
+        )
+        conn.execute(
+            text("CREATE TABLE locks (id_number VARCHAR(12) PRIMARY KEY, locked_until FLOAT)")
+        )
+        conn.execute(text("INSERT INTO locks VALUES ('001090001234', 9e12)"))
+    engine.dispose()
+
+    client = TestClient(create_identity_app(settings, clock=clock))
+    assert login(client, AN_ID, AN_PHONE)  # the old lock is gone with its table
+
+
+def test_start_verification_sends_masked_sms(identity: TestClient, settings: Settings) -> None:
+    response = request_code(identity, AN_ID, OWNER_REF)
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"verification_id", "masked_phone", "expires_in"}
-    assert body["masked_phone"] == "091****678"
+    assert body["masked_phone"] == "*******678"
     assert body["expires_in"] == 300
     assert len(body["verification_id"]) >= 20
 
@@ -74,6 +100,13 @@ def test_start_verification_sends_masked_sms(identity: TestClient) -> None:
         "Khong chia se ma nay cho bat ky ai, ke ca nguoi tu xung la cong an."
     )
     assert sms["sent_at"].startswith("2026-")
+
+    engine = make_engine(settings.identity_db_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(Verification)).one()
+    engine.dispose()
+    assert (row.client_ref, row.decoy, row.attempts) == (OWNER_REF, False, 0)
+    assert sms["code"] not in row.code_hash  # only an HMAC of the code is kept
 
 
 def test_sms_outbox_is_newest_first_and_accepts_international_format(
@@ -112,16 +145,36 @@ def test_start_rejects_invalid_structure(identity: TestClient, id_number: str, r
     assert body["message"]
 
 
-def test_start_unknown_citizen(identity: TestClient) -> None:
-    response = identity.post("/v1/verifications", json={"id_number": "001090009999"})
-    assert response.status_code == 404
-    assert response.json()["error"] == "citizen_not_found"
-
-
 def test_start_malformed_body(identity: TestClient) -> None:
     response = identity.post("/v1/verifications", json={"id": AN_ID})
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("client_ref", ["", "has space", "x" * 129, "ngữ", "a/b", 42])
+def test_start_rejects_a_malformed_client_ref(identity: TestClient, client_ref: object) -> None:
+    response = identity.post(
+        "/v1/verifications", json={"id_number": AN_ID, "client_ref": client_ref}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("client_ref", ["a", "x" * 128, "Az09._:-", None])
+def test_start_accepts_client_refs(identity: TestClient, client_ref: str | None) -> None:
+    response = identity.post(
+        "/v1/verifications", json={"id_number": AN_ID, "client_ref": client_ref}
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_requests_without_client_ref_share_one_bucket(identity: TestClient) -> None:
+    for _ in range(3):
+        start(identity, AN_ID, client_ref=None)
+    response = request_code(identity, BINH_ID, client_ref=None)
+    assert response.status_code == 429
+    assert response.json()["scope"] == "conversation"
+    start(identity, BINH_ID, client_ref="conv.other")
 
 
 def test_confirm_right_code_issues_token(identity: TestClient, clock: FakeClock) -> None:
@@ -156,20 +209,20 @@ def test_confirm_unknown_verification(identity: TestClient) -> None:
     assert body["error"] == "verification_not_found"
 
 
-def test_wrong_codes_count_down_attempts(identity: TestClient) -> None:
+def test_wrong_codes_count_down_attempts_of_the_code(identity: TestClient) -> None:
     verification = start(identity)
     code = latest_code(identity, AN_PHONE)
-    for expected_left in (4, 3, 2, 1):
+    for expected_left in (2, 1):
         status, body = confirm(identity, verification["verification_id"], wrong(code))
         assert status == 400
         assert body["error"] == "wrong_code"
         assert body["attempts_left"] == expected_left
-    # The right code still works before the last attempt, and resets the count.
+    # The right code still works before the last attempt; each new code has its own tries.
     status, _ = confirm(identity, verification["verification_id"], code)
     assert status == 200
     verification = start(identity)
     status, body = confirm(identity, verification["verification_id"], "000000x")
-    assert (status, body["attempts_left"]) == (400, 4)
+    assert (status, body["attempts_left"]) == (400, 2)
 
 
 def test_expired_code(identity: TestClient, clock: FakeClock) -> None:
@@ -209,99 +262,19 @@ def test_newer_verification_supersedes_older(identity: TestClient) -> None:
     assert confirm(identity, newer["verification_id"], newer_code)[0] == 200
 
 
+def test_a_code_from_another_conversation_does_not_supersede(identity: TestClient) -> None:
+    """Otherwise anyone knowing the ID number could void the owner's code at will."""
+    owner = start(identity, AN_ID, OWNER_REF)
+    owner_code = latest_code(identity, AN_PHONE)
+    start(identity, AN_ID, "conv.stranger")
+    assert confirm(identity, owner["verification_id"], owner_code)[0] == 200
+
+
 def test_other_citizens_verifications_are_independent(identity: TestClient) -> None:
     an = start(identity, AN_ID)
     an_code = latest_code(identity, AN_PHONE)
     start(identity, BINH_ID)
     assert confirm(identity, an["verification_id"], an_code)[0] == 200
-
-
-def test_lockout_after_max_attempts_and_its_end(identity: TestClient, clock: FakeClock) -> None:
-    verification = start(identity)
-    code = latest_code(identity, AN_PHONE)
-    for _ in range(4):
-        assert confirm(identity, verification["verification_id"], wrong(code))[0] == 400
-    status, body = confirm(identity, verification["verification_id"], wrong(code))
-    assert status == 423
-    assert body["error"] == "locked"
-    assert body["retry_after"] == 900
-    assert body["attempts_left"] == 0
-
-    # Locked: even the right code is refused, and no new code can be requested.
-    status, body = confirm(identity, verification["verification_id"], code)
-    assert (status, body["error"]) == (423, "locked")
-    clock.advance(600)
-    response = identity.post("/v1/verifications", json={"id_number": AN_ID})
-    assert response.status_code == 423
-    assert response.json()["retry_after"] == 300
-    assert response.headers["retry-after"] == "300"
-    # Another citizen is not affected.
-    start(identity, BINH_ID)
-
-    clock.advance(300)
-    verification = start(identity)
-    status, body = confirm(identity, verification["verification_id"], wrong(code))
-    assert (status, body["attempts_left"]) == (400, 4)  # the count started afresh
-    assert login(identity, AN_ID, AN_PHONE)
-
-
-def test_failures_count_across_verifications(identity: TestClient) -> None:
-    first = start(identity)
-    first_code = latest_code(identity, AN_PHONE)
-    for _ in range(3):
-        confirm(identity, first["verification_id"], wrong(first_code))
-    second = start(identity)
-    second_code = latest_code(identity, AN_PHONE)
-    status, body = confirm(identity, second["verification_id"], wrong(second_code))
-    assert (status, body["attempts_left"]) == (400, 1)
-    status, body = confirm(identity, second["verification_id"], wrong(second_code))
-    assert (status, body["error"]) == (423, "locked")
-
-
-def test_failures_older_than_the_window_are_forgotten(
-    identity: TestClient, clock: FakeClock
-) -> None:
-    first = start(identity)
-    first_code = latest_code(identity, AN_PHONE)
-    for _ in range(4):
-        confirm(identity, first["verification_id"], wrong(first_code))
-    clock.advance(901)
-    second = start(identity)
-    status, body = confirm(identity, second["verification_id"], "999999x")
-    assert (status, body["attempts_left"]) == (400, 4)
-
-
-def test_rate_limit_on_codes(identity: TestClient, clock: FakeClock) -> None:
-    for _ in range(5):
-        start(identity)
-        clock.advance(60)
-    response = identity.post("/v1/verifications", json={"id_number": AN_ID})
-    assert response.status_code == 429
-    body = response.json()
-    assert body["error"] == "too_many_requests"
-    assert body["retry_after"] == 900 - 5 * 60  # when the oldest code leaves the window
-    assert len(identity.get("/sandbox/sms", params={"phone": AN_PHONE}).json()["messages"]) == 5
-    start(identity, BINH_ID)  # per ID number
-
-    clock.advance(body["retry_after"])
-    start(identity)
-
-
-def test_rate_limit_is_configurable(make_identity: Callable[..., TestClient]) -> None:
-    client = make_identity(max_codes_per_window=2)
-    start(client)
-    start(client)
-    assert client.post("/v1/verifications", json={"id_number": AN_ID}).status_code == 429
-
-
-def test_sms_endpoint_absent_outside_sandbox_mode(
-    make_identity: Callable[..., TestClient],
-) -> None:
-    client = make_identity(sandbox_mode=False)
-    start(client)
-    response = client.get("/sandbox/sms", params={"phone": AN_PHONE})
-    assert response.status_code == 404
-    assert "/sandbox/sms" not in client.get("/openapi.json").json()["paths"]
 
 
 def test_introspection(identity: TestClient, clock: FakeClock) -> None:
@@ -334,7 +307,7 @@ def test_logs_never_contain_id_phone_or_code(
     status, body = confirm(identity, verification["verification_id"], code)
     assert status == 200
     identity.post("/v1/tokens/introspect", json={"token": body["access_token"]})
-    identity.post("/v1/verifications", json={"id_number": "001090009999"})
+    request_code(identity, "001090009999")
 
     # Everything the server side logged (httpx's lines are the test client's own).
     server_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
@@ -344,7 +317,8 @@ def test_logs_never_contain_id_phone_or_code(
         assert secret_value not in text
     assert body["access_token"] not in text
     assert "001******234" in text
-    assert "091****678" in text
+    assert "*******678" in text
+    assert "091" not in text  # no more of the phone than its last 3 digits
 
 
 def test_openapi_documents_the_contract(identity: TestClient) -> None:
@@ -358,5 +332,18 @@ def test_openapi_documents_the_contract(identity: TestClient) -> None:
         "/sandbox/sms",
     } <= set(paths)
     confirm_responses = paths["/v1/verifications/{verification_id}/confirm"]["post"]["responses"]
-    assert {"200", "400", "404", "409", "410", "423"} <= set(confirm_responses)
+    assert set(confirm_responses) == {"200", "400", "404", "409", "410", "422", "423"}
     assert "wrong_code" in confirm_responses["400"]["description"]
+    assert "code_exhausted" in confirm_responses["410"]["description"]
+    assert "`scope`" in confirm_responses["423"]["description"]
+
+    start_responses = paths["/v1/verifications"]["post"]["responses"]
+    assert set(start_responses) == {"201", "400", "422", "423", "429"}  # no 404: no enumeration
+    for status in ("423", "429"):
+        assert "`conversation` or `id_number`" in start_responses[status]["description"]
+    request = doc["components"]["schemas"]["StartVerificationRequest"]
+    assert request["required"] == ["id_number"]
+    assert request["properties"]["client_ref"]["pattern"] == "^[A-Za-z0-9._:-]{1,128}$"
+    error = doc["components"]["schemas"]["ErrorBody"]["properties"]
+    assert {"scope", "retry_after", "attempts_left"} <= set(error)
+    assert error["scope"]["enum"] == ["conversation", "id_number"]
