@@ -3,9 +3,12 @@
  *
  *   <script src=".../widget.js" data-rasa-url="http://127.0.0.1:5005" data-lang="vi"></script>
  *
- * Talks to Rasa 3.6's REST channel: POST {rasa}/webhooks/rest/webhook with
- * {"sender": id, "message": text, "metadata": {"language": "vi"}} and renders the returned list
- * of {text, buttons: [{title, payload | url}], image}. Rasa must allow the page's origin (CORS).
+ * Talks to our web chat channel in Rasa (bot/channels/webchat.py): POST
+ * {rasa}/webhooks/webchat/session gives a signed session token (kept in sessionStorage, renewed
+ * near its expiry); every message goes to POST {rasa}/webhooks/webchat/webhook with
+ * "Authorization: Bearer <token>" and {"message": text, "metadata": {"language": "vi"}}, and the
+ * returned list of {text, buttons: [{title, payload | url}], image} is rendered. The server, not
+ * this script, decides the conversation id. Rasa must allow the page's origin (CORS).
  * Interface strings come from strings.json beside this file; every reply text comes from Rasa.
  * Optional attributes: data-open="true" (start opened), data-timeout-ms (default 30000).
  */
@@ -25,45 +28,47 @@
     ""
   );
   var TIMEOUT_MS = Number(script.getAttribute("data-timeout-ms")) || 30000;
-  var SENDER_KEY = "civic-webchat-sender";
+  var SESSION_KEY = "civic-webchat-session";
+  var SESSION_PATH = "/webhooks/webchat/session";
+  var WEBHOOK_PATH = "/webhooks/webchat/webhook";
+  var RENEW_BEFORE_MS = 5 * 60 * 1000; // renew a token this long before it expires
+  var MAX_LENGTH = 2000; // characters; the assistant answers over 1500 politely
   var lang = script.getAttribute("data-lang") === "en" ? "en" : "vi";
   var strings = { vi: {}, en: {} };
   var ui = {};
   var queue = Promise.resolve();
-  var memorySender = null;
+  var memorySession = null;
 
   function t(key) {
     return (strings[lang] && strings[lang][key]) || (strings.vi && strings.vi[key]) || key;
   }
 
-  function randomId() {
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < bytes.length; i += 1) {
-        bytes[i] = Math.floor(Math.random() * 256);
-      }
+  // {token, expiresAt, renewAt} (ms, this browser's clock); sessionStorage keeps it for this tab
+  // only, across reloads. Without storage (private mode) it lives as long as the page.
+  function loadSession() {
+    var saved = memorySession;
+    try {
+      var raw = window.sessionStorage.getItem(SESSION_KEY);
+      saved = raw ? JSON.parse(raw) : memorySession; // memory: setItem may have failed
+    } catch (err) {
+      /* storage disabled or unreadable: the copy in memory */
     }
-    return Array.prototype.map
-      .call(bytes, function (b) {
-        return ("0" + b.toString(16)).slice(-2);
-      })
-      .join("");
+    if (!saved || typeof saved.token !== "string" || typeof saved.expiresAt !== "number") {
+      return null;
+    }
+    return saved;
   }
 
-  function senderId() {
+  function saveSession(session) {
+    memorySession = session;
     try {
-      var id = window.sessionStorage.getItem(SENDER_KEY);
-      if (!id) {
-        id = "web-" + randomId();
-        window.sessionStorage.setItem(SENDER_KEY, id);
+      if (session) {
+        window.sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+      } else {
+        window.sessionStorage.removeItem(SESSION_KEY);
       }
-      return id;
     } catch (err) {
-      // storage disabled (private mode): keep the id for this page only
-      memorySender = memorySender || "web-" + randomId();
-      return memorySender;
+      /* storage disabled: memorySession is enough for this page */
     }
   }
 
@@ -164,6 +169,16 @@
     }
   }
 
+  function addNotice(key) {
+    var item = el("div", "cw-msg cw-msg--error");
+    item.appendChild(srOnly(t("bot") + ": "));
+    var text = el("span", "cw-msg__text");
+    text.textContent = t(key);
+    item.appendChild(text);
+    ui.log.appendChild(item);
+    scrollToEnd();
+  }
+
   function addError(payload, shown) {
     var item = el("div", "cw-msg cw-msg--error");
     item.appendChild(srOnly(t("bot") + ": "));
@@ -208,29 +223,103 @@
     }
   }
 
-  function postToRasa(message) {
+  function post(path, body, token) {
     var controller = window.AbortController ? new AbortController() : null;
     var timer = controller
       ? setTimeout(function () {
           controller.abort();
         }, TIMEOUT_MS)
       : null;
-    return fetch(RASA_URL + "/webhooks/rest/webhook", {
+    var headers = { "Content-Type": "application/json" };
+    if (token) {
+      headers.Authorization = "Bearer " + token;
+    }
+    // Resolves to {status, data}: the timeout covers reading the answer too.
+    return fetch(RASA_URL + path, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: senderId(), message: message, metadata: { language: lang } }),
+      headers: headers,
+      body: JSON.stringify(body),
+      cache: "no-store",
       signal: controller ? controller.signal : undefined,
     })
       .then(function (response) {
         if (!response.ok) {
-          throw new Error("HTTP " + response.status);
+          return { status: response.status, data: null };
         }
-        return response.json();
+        return response.json().then(function (data) {
+          return { status: response.status, data: data };
+        });
       })
       .finally(function () {
         if (timer) {
           clearTimeout(timer);
         }
+      });
+  }
+
+  function httpError(status) {
+    var err = new Error("HTTP " + status);
+    err.status = status;
+    return err;
+  }
+
+  // A new session, or (with the old token) the same conversation under a fresh token.
+  function openSession(oldToken) {
+    return post(SESSION_PATH, oldToken ? { session: oldToken } : {}).then(function (answer) {
+      var data = answer.data;
+      if (!data || typeof data.session !== "string") {
+        throw httpError(answer.status);
+      }
+      var lifetime = Math.max(0, Number(data.expires_in) || 0) * 1000;
+      var now = Date.now();
+      saveSession({
+        token: data.session,
+        expiresAt: now + lifetime,
+        renewAt: now + lifetime - Math.min(RENEW_BEFORE_MS, lifetime / 4),
+      });
+      return data.session;
+    });
+  }
+
+  function sessionToken() {
+    var session = loadSession();
+    if (!session) {
+      return openSession(null);
+    }
+    var now = Date.now();
+    if (now < (session.renewAt || session.expiresAt)) {
+      return Promise.resolve(session.token);
+    }
+    return openSession(session.token).catch(function (err) {
+      // Renewal failed (network): the old token still works until it expires.
+      if (now < session.expiresAt) {
+        return session.token;
+      }
+      throw err;
+    });
+  }
+
+  function postToRasa(message) {
+    var body = { message: message, metadata: { language: lang } };
+    return sessionToken()
+      .then(function (token) {
+        return post(WEBHOOK_PATH, body, token);
+      })
+      .then(function (answer) {
+        if (answer.status !== 401) {
+          return answer;
+        }
+        // Expired or unknown session (e.g. the server's secret changed): one fresh session.
+        saveSession(null);
+        return openSession(null).then(function (token) {
+          return post(WEBHOOK_PATH, body, token);
+        });
+      })
+      .then(function (answer) {
+        if (answer.status < 200 || answer.status > 299) {
+          throw httpError(answer.status);
+        }
+        return answer.data;
       });
   }
 
@@ -243,8 +332,12 @@
       setTyping(true);
       return postToRasa(payload)
         .then(renderReplies)
-        .catch(function () {
-          addError(payload, shown || alreadyShown);
+        .catch(function (err) {
+          if (err && err.status === 413) {
+            addNotice("error_too_long"); // sending the same text again would not help
+          } else {
+            addError(payload, shown || alreadyShown);
+          }
         })
         .finally(function () {
           setTyping(false);
@@ -338,7 +431,7 @@
       id: "cw-input",
       type: "text",
       name: "message",
-      maxlength: "1000",
+      maxlength: String(MAX_LENGTH),
       enterkeyhint: "send",
     });
     ui.sendButton = el("button", "cw-send", { type: "submit", id: "cw-send" });
