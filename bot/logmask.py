@@ -23,8 +23,9 @@ _DIGIT_RUN = re.compile(r"(?<![\w])\+?\d+(?:[ .\-]\d+)*(?![\w])")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONFIDENCE = re.compile(r"\d\.\d+")  # 0.98765: a score, not a number anybody owns
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+# A secret after a word that announces one: "Bearer x", "access_token=x", "?token=x", "session".
 _BEARER = re.compile(
-    r"(?i)\b(bearer\s+|access_token[\"'=: ]+|session[\"'=: ]+)[A-Za-z0-9._~+/=-]{16,}"
+    r"(?i)\b(bearer\s+|access_token[\"'=: ]+|session[\"'=: ]+|token=)[A-Za-z0-9._~+/=-]{16,}"
 )
 _BOT_TOKEN = re.compile(r"(?<!\d)\d{6,}:[A-Za-z0-9_-]{30,}")
 MIN_DIGITS = 6

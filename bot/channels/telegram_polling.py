@@ -71,11 +71,14 @@ class RasaRestClient:
         timeout_seconds: float = 60.0,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str = "",
     ) -> None:
+        # The REST channel is open in sandbox mode; elsewhere it wants REST_CHANNEL_TOKEN.
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_seconds, connect=5.0),
             transport=transport,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
         )
         self._retry = retry or RetryPolicy()
 
@@ -228,7 +231,11 @@ async def main_async(args: argparse.Namespace) -> int:
     rasa_timeout = float(os.environ.get("RASA_TIMEOUT_SECONDS", "60"))
     poller = TelegramPoller(
         settings,
-        RasaRestClient(rasa_url, timeout_seconds=rasa_timeout),
+        RasaRestClient(
+            rasa_url,
+            timeout_seconds=rasa_timeout,
+            token=os.environ.get("REST_CHANNEL_TOKEN", ""),
+        ),
         poll_timeout=args.poll_timeout,
     )
     stop = asyncio.Event()

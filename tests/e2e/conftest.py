@@ -52,11 +52,9 @@ class Stack:
         return self.token_file.read_text(encoding="utf-8").strip()
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Rasa's HTTP API with its token."""
-        headers = {"Authorization": f"Bearer {self.rasa_token}", **kwargs.pop("headers", {})}
-        return httpx.request(
-            method, f"{self.rasa_url}{path}", headers=headers, timeout=60, **kwargs
-        )
+        """Rasa's HTTP API with its token (Rasa reads it from the ``token`` query parameter)."""
+        params = {"token": self.rasa_token, **kwargs.pop("params", {})}
+        return httpx.request(method, f"{self.rasa_url}{path}", params=params, timeout=60, **kwargs)
 
     def web_session(self) -> str:
         """A new web chat session, as the widget obtains it."""
@@ -68,7 +66,7 @@ class Stack:
         return httpx.post(
             f"{self.rasa_url}/webhooks/webchat/webhook",
             json={"message": text},
-            headers={"Authorization": f"Bearer {session}"},
+            headers={"Authorization": f"Bearer {session}"} if session else {},
             timeout=60,
         )
 
