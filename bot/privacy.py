@@ -23,6 +23,9 @@ PERSONAL_RESPONSES = frozenset(
         "utter_dossier_next_step",
     }
 )
+# Rasa keeps the values an action filled into a reply in the bot event's metadata: for personal
+# replies only these keys stay.
+KEPT_METADATA = ("utter_action", "model_id", "assistant_id")
 MAX_KEPT_TEXT = 2000  # a message longer than this is kept cut short
 WITHHELD = "[{response}: shown to the verified citizen, not kept]"
 CUT = " …[cut]"
@@ -47,4 +50,6 @@ def redact_event(data: dict[str, Any]) -> dict[str, Any]:
         response = (data.get("metadata") or {}).get("utter_action")
         if response in PERSONAL_RESPONSES:
             redacted["text"] = WITHHELD.format(response=response)
+            metadata = redacted.get("metadata") or {}
+            redacted["metadata"] = {k: metadata[k] for k in KEPT_METADATA if k in metadata}
     return redacted

@@ -52,7 +52,8 @@ def verified_journey(domain: Domain, sender: str = "web:abc") -> DialogueStateTr
         SlotSet("otp", "482913"),
         BotUttered(
             "Xác thực thành công. Xin chào Nguyễn Văn An!",
-            metadata={"utter_action": "utter_identity_verified"},
+            # Rasa keeps the values the action filled in next to the response name
+            metadata={"utter_action": "utter_identity_verified", "verified_name": "Nguyễn Văn An"},
         ),
         UserUttered("x" * 50_000, intent={"name": "message_too_long", "confidence": 1.0}),
     ]:
