@@ -20,6 +20,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.privacy import redact_event
 
@@ -43,6 +45,15 @@ class RedactingTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, host=host, event_broker=event_broker, **kwargs)
         self.retention_days = float(retention_days or 0)
         self._last_purge = 0.0
+        if self.engine.dialect.name == "sqlite":
+            # SQLAlchemy 1.4 opens a new SQLite connection per session (NullPool): keep a few.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = sa.create_engine(
+                url, poolclass=QueuePool, connect_args={"check_same_thread": False}
+            )
+            _write_ahead(self.engine)
+            self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Like SQLTrackerStore.save, but each new event is redacted first (broker included)."""
@@ -99,6 +110,20 @@ class RedactingTrackerStore(SQLTrackerStore):
                 session.execute(sa.delete(event).where(event.sender_id.in_(batch)))
             session.commit()
         return len(senders)
+
+
+def _write_ahead(engine: sa.engine.Engine) -> None:
+    """SQLite in write-ahead mode, synced at checkpoints: a commit no longer waits for the disk
+    (an fsync per message was the tracker store's largest cost); a crash of the machine may
+    lose the last messages, never the file's consistency."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
 
 
 def _redacted(event: Event) -> dict[str, Any]:
