@@ -16,7 +16,7 @@ PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
 	$(shell find nlu/components -name '*.py' 2>/dev/null)
 
-.PHONY: help install train serve chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu
+.PHONY: help install train serve chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,11 @@ clean: ## remove trained models, results and sandbox databases (keeps .venv)
 
 eval: install ## train project and default NLU pipelines, compare on the held-out set (report in var/eval/); SEEDS="1 2 3" averages seeds
 	$(PY) -m nlu.evaluation.compare $(if $(SEEDS),--seeds $(SEEDS))
+
+# The stock `rasa init` bot (built and cached in var/bench/stock/) against the project stack,
+# one after the other, at 1, 20 and 50 concurrent conversations; QUICK=1: levels 1 and 5, 5 s each.
+bench: install train ## load benchmark, stock bot vs project stack (var/bench/report.md); QUICK=1 smoke run
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 # DATA already names the training folders above, so only a DATA given on the command line counts.
 bench-nlu: install ## JointBERT-layout benchmark: make bench-nlu DATA=path/to/dataset

@@ -1,0 +1,228 @@
+"""Closed-loop load: N conversations at once, each sends, waits for the reply, sends the next."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import httpx
+
+from bench.procs import Sampler, Usage
+from bench.systems import System
+
+REQUEST_TIMEOUT = 30.0  # one message; a slower reply counts as an error
+
+
+class ConversationError(Exception):
+    """A message got no usable reply: the conversation stops, the next one starts."""
+
+
+class TimeUp(Exception):
+    """The level's time is over; the conversation stops before its next message."""
+
+
+@dataclass
+class Conversation:
+    sender: str
+    answered: int = 0  # messages that got a reply (HTTP 200, a non-empty list)
+    user_events: int | None = None  # in the tracker store afterwards; None: not read
+
+
+@dataclass
+class LevelResult:
+    """What one concurrency level measured on one system."""
+
+    system: str
+    concurrency: int
+    duration: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, answered messages only
+    errors: Counter[str] = field(default_factory=Counter)
+    conversations: list[Conversation] = field(default_factory=list)
+    completed: int = 0  # conversations that ran their whole script
+    notes: Counter[str] = field(default_factory=Counter)  # script outcomes (e.g. verified)
+    services: dict[str, int] = field(default_factory=dict)  # service -> session leader pid
+    usage: dict[str, Usage] = field(default_factory=dict)  # per service, measured part only
+    client_cpu: float = 0.0
+
+    @property
+    def answered(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def user_events(self) -> int:
+        return sum(c.user_events or 0 for c in self.conversations)
+
+    @property
+    def trackers_missing(self) -> int:
+        return sum(1 for c in self.conversations if c.answered and c.user_events is None)
+
+    @property
+    def lost(self) -> int:
+        """Answered messages with no user event in the tracker store (unread trackers count)."""
+        return sum(max(0, c.answered - (c.user_events or 0)) for c in self.conversations)
+
+
+class Turn:
+    """One conversation's view of the system: ``say`` times a message and checks its reply."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        system: System,
+        result: LevelResult | None,
+        deadline: float,
+    ) -> None:
+        self.client = client
+        self.system = system
+        self.result = result
+        self.deadline = deadline
+        self.conversation = Conversation(sender=f"bench-{uuid.uuid4().hex[:12]}")
+
+    def note(self, outcome: str) -> None:
+        if self.result is not None:
+            self.result.notes[outcome] += 1
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        if time.monotonic() >= self.deadline:
+            raise TimeUp  # between two messages: the level's time is over
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(
+                f"{self.system.rasa_url}/webhooks/rest/webhook",
+                json={"sender": self.conversation.sender, "message": text},
+                timeout=REQUEST_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            self._error(type(exc).__name__)
+        if response.status_code != 200:
+            self._error(f"HTTP {response.status_code}")
+        try:
+            replies = response.json()
+        except ValueError:
+            self._error("not JSON")
+        if not isinstance(replies, list) or not replies:
+            self._error("empty reply")
+        elapsed = time.perf_counter() - started
+        self.conversation.answered += 1
+        if self.result is not None:
+            self.result.latencies.append(elapsed)
+        return replies
+
+    def _error(self, kind: str) -> NoReturn:
+        if self.result is not None:
+            self.result.errors[kind] += 1
+        raise ConversationError(kind)
+
+
+Script = Callable[[Turn], Awaitable[None]]
+
+
+async def _worker(
+    client: httpx.AsyncClient,
+    system: System,
+    script: Script,
+    result: LevelResult | None,
+    deadline: float,
+) -> None:
+    """Conversations back to back until the deadline (a started message is let finish)."""
+    while time.monotonic() < deadline:
+        turn = Turn(client, system, result, deadline)
+        if result is not None:
+            result.conversations.append(turn.conversation)
+        try:
+            await script(turn)
+        except (TimeUp, ConversationError):
+            continue
+        if result is not None:
+            result.completed += 1
+
+
+async def _loops(
+    client: httpx.AsyncClient,
+    system: System,
+    script: Script,
+    result: LevelResult | None,
+    concurrency: int,
+    duration: float,
+) -> None:
+    deadline = time.monotonic() + duration
+    tasks = [
+        asyncio.create_task(_worker(client, system, script, result, deadline))
+        for _ in range(concurrency)
+    ]
+    try:
+        # A stuck message cannot hold the run: what is still running then is cancelled.
+        _, pending = await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT * 2)
+    finally:
+        for task in tasks:
+            task.cancel()  # on an interruption too; asyncio.run collects them
+    if pending and result is not None:
+        result.errors["cancelled at the level's time limit"] += len(pending)
+    for task in tasks:
+        error = task.exception() if task.done() and not task.cancelled() else None
+        if error is not None:
+            raise error  # a bug in a script, not a failed message
+
+
+async def run_level(
+    system: System,
+    script: Script,
+    concurrency: int,
+    duration: float,
+    warmup: float = 0.0,
+    sampler: Sampler | None = None,
+) -> LevelResult:
+    """``concurrency`` closed loops for ``warmup`` (not measured), then ``duration`` seconds;
+    then the user events of every measured conversation are counted in the tracker store."""
+    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits) as client:
+        if warmup > 0:
+            await _loops(client, system, script, None, concurrency, warmup)
+        result = LevelResult(
+            system=system.name, concurrency=concurrency, services=dict(system.services)
+        )
+        if sampler is not None:
+            sampler.start()
+        cpu0, started = time.process_time(), time.perf_counter()
+        try:
+            await _loops(client, system, script, result, concurrency, duration)
+        finally:
+            result.duration = time.perf_counter() - started
+            result.client_cpu = time.process_time() - cpu0
+            if sampler is not None:
+                result.usage = sampler.stop()
+        await count_user_events(client, system, result)
+    return result
+
+
+async def count_user_events(
+    client: httpx.AsyncClient, system: System, result: LevelResult, parallel: int = 8
+) -> None:
+    """User events in the tracker store of every measured conversation (Rasa's HTTP API)."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(conversation: Conversation) -> None:
+        async with gate:
+            try:
+                response = await client.get(
+                    f"{system.rasa_url}/conversations/"
+                    f"{system.conversation_id(conversation.sender)}/tracker",
+                    params={"token": system.token},
+                    timeout=REQUEST_TIMEOUT,
+                )
+                response.raise_for_status()
+                events = response.json().get("events") or []
+            except (httpx.HTTPError, ValueError):
+                return
+            conversation.user_events = sum(1 for e in events if e.get("event") == "user")
+
+    await asyncio.gather(*(one(c) for c in result.conversations if c.answered))

@@ -1,0 +1,47 @@
+"""The load benchmark on a tiny load, both systems, so `make bench` cannot rot unnoticed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.procs import snapshot
+from bench.run import Config, run
+
+pytestmark = pytest.mark.e2e
+
+
+def table(report: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The report's main table, keyed by (system, concurrency)."""
+    lines = [line for line in report.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[:1] == ["system"]:
+            break  # the per-service table begins
+        row = dict(zip(header, cells, strict=True))
+        rows[(row["system"], row["conc."])] = row
+    return rows
+
+
+def test_a_tiny_run_reports_both_systems_without_errors(tmp_path: Path) -> None:
+    # The cached stock model in var/bench/stock/ is reused; a fresh clone trains it (~2 min).
+    results, printed, path = run(Config(levels=[2], duration=4, warmup=1, out_dir=tmp_path))
+
+    rows = table(path.read_text(encoding="utf-8"))
+    for system in ("stock", "project"):
+        row = rows[(system, "2")]
+        assert float(row["msg/s"]) > 0
+        assert row["errors"] == "0", printed
+        assert row["lost"] == "0", printed
+    assert rows[("project/stock", "2")]["msg/s"].endswith("x")
+    assert (tmp_path / "latency.png").stat().st_size > 0
+
+    project = next(r for r in results if r.system == "project")
+    assert sum(n for kind, n in project.notes.items() if kind.startswith("verified")) >= 1
+    assert {"sandbox", "actions", "rasa"} <= set(project.usage)
+    assert all(u.cpu_seconds > 0 for name, u in project.usage.items() if name == "rasa")
+    for result in results:  # every process either system started is gone
+        assert not snapshot(set(result.services.values()))
