@@ -22,6 +22,11 @@ from nlu.components.patterns import DOSSIER_CODE
 _DIGIT_RUN = re.compile(r"(?<![\w])\+?\d+(?:[ .\-]\d+)*(?![\w])")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONFIDENCE = re.compile(r"\d\.\d+")  # 0.98765: a score, not a number anybody owns
+# 127.0.0.1, 10.20.30.40: an address. ID numbers typed in dotted groups start with the province
+# code ("001.090.001.234"), whose leading zero no written IPv4 address has.
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 # A secret after a word that announces one: "Bearer x", "access_token=x", "?token=x", "session".
 _BEARER = re.compile(
@@ -34,7 +39,7 @@ KEEP_LAST = 3
 
 def _mask_run(match: re.Match[str]) -> str:
     run = match.group(0)
-    if _ISO_DATE.fullmatch(run) or _CONFIDENCE.fullmatch(run):
+    if _ISO_DATE.fullmatch(run) or _CONFIDENCE.fullmatch(run) or _IPV4.fullmatch(run):
         return run
     digits = re.sub(r"\D", "", run)
     if len(digits) < MIN_DIGITS:

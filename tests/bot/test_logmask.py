@@ -44,6 +44,14 @@ def test_dossier_codes_dates_scores_and_fees_stay_readable() -> None:
     assert mask_pii(text) == text
 
 
+def test_addresses_stay_readable_but_dotted_id_numbers_do_not() -> None:
+    assert mask_pii("Starting Rasa server on http://127.0.0.1:5005") == (
+        "Starting Rasa server on http://127.0.0.1:5005"
+    )
+    assert "10.20.30.40" in mask_pii("from 10.20.30.40")
+    assert "001.090.001.234" not in mask_pii("id 001.090.001.234")
+
+
 def test_tokens_are_masked() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMDEwOTAwMDEyMzQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
     masked = mask_pii(f"token {jwt} header Authorization: Bearer abcdefghijklmnopqrstuvwx")
