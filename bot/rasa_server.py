@@ -35,7 +35,7 @@ def with_auth_token(argv: list[str], environ: dict[str, str]) -> list[str]:
     return [*argv, "--auth-token", token]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _action_response_validator() -> Any:
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
