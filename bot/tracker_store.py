@@ -125,6 +125,5 @@ def _write_ahead(engine: sa.engine.Engine) -> None:
         cursor.close()
 
 
-
 def _redacted(event: Event) -> dict[str, Any]:
     return redact_event(event.as_dict())
