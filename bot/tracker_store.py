@@ -45,15 +45,16 @@ class RedactingTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, host=host, event_broker=event_broker, **kwargs)
         self.retention_days = float(retention_days or 0)
         self._last_purge = 0.0
-        if self.engine.dialect.name == "sqlite":
+        engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
+        if engine.dialect.name == "sqlite":
             # SQLAlchemy 1.4 opens a new SQLite connection per session (NullPool): keep a few.
-            url = self.engine.url
-            self.engine.dispose()
-            self.engine = sa.create_engine(
-                url, poolclass=QueuePool, connect_args={"check_same_thread": False}
+            engine.dispose()
+            pooled = sa.create_engine(
+                engine.url, poolclass=QueuePool, connect_args={"check_same_thread": False}
             )
-            _write_ahead(self.engine)
-            self.sessionmaker = sessionmaker(bind=self.engine)
+            _write_ahead(pooled)
+            self.engine = pooled
+            self.sessionmaker = sessionmaker(bind=pooled)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Like SQLTrackerStore.save, but each new event is redacted first (broker included)."""
