@@ -29,25 +29,34 @@ class TimeUp(Exception):
 @dataclass
 class Conversation:
     sender: str
-    answered: int = 0  # messages that got a reply (HTTP 200, a non-empty list)
+    answered: int = 0  # messages that got a reply (HTTP 200, a non-empty list), warm-up too
+    measured: int = 0  # of which sent in the measured window
+    completed: bool = False  # ran its whole script
     user_events: int | None = None  # in the tracker store afterwards; None: not read
 
 
 @dataclass
 class LevelResult:
-    """What one concurrency level measured on one system."""
+    """What one concurrency level measured on one system.
+
+    Warm-up and measurement are one continuous run: conversations under way when measuring
+    starts go on; only messages sent from then on are timed and counted.
+    """
 
     system: str
     concurrency: int
+    measure_from: float = 0.0  # time.monotonic() when the measured window began
     duration: float = 0.0
-    latencies: list[float] = field(default_factory=list)  # seconds, answered messages only
-    errors: Counter[str] = field(default_factory=Counter)
-    conversations: list[Conversation] = field(default_factory=list)
-    completed: int = 0  # conversations that ran their whole script
-    notes: Counter[str] = field(default_factory=Counter)  # script outcomes (e.g. verified)
+    latencies: list[float] = field(default_factory=list)  # seconds, measured answers only
+    errors: Counter[str] = field(default_factory=Counter)  # in the measured window
+    notes: Counter[str] = field(default_factory=Counter)  # script outcomes, warm-up errors
+    conversations: list[Conversation] = field(default_factory=list)  # warm-up ones too
     services: dict[str, int] = field(default_factory=dict)  # service -> session leader pid
-    usage: dict[str, Usage] = field(default_factory=dict)  # per service, measured part only
+    usage: dict[str, Usage] = field(default_factory=dict)  # per service, measured window
     client_cpu: float = 0.0
+
+    def measuring(self) -> bool:
+        return time.monotonic() >= self.measure_from
 
     @property
     def answered(self) -> int:
@@ -56,6 +65,10 @@ class LevelResult:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+    @property
+    def measured_conversations(self) -> list[Conversation]:
+        return [c for c in self.conversations if c.measured]
 
     @property
     def user_events(self) -> int:
@@ -72,28 +85,43 @@ class LevelResult:
 
 
 class Turn:
-    """One conversation's view of the system: ``say`` times a message and checks its reply."""
+    """One conversation's view of the system: ``say`` times a message and checks its reply.
+
+    ``start`` is the part of the script the conversation begins with: the first conversation of
+    every other loop begins half-way, so the loops do not walk the script in step.
+    """
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         system: System,
-        result: LevelResult | None,
+        result: LevelResult,
         deadline: float,
+        start: int = 0,
     ) -> None:
         self.client = client
         self.system = system
         self.result = result
         self.deadline = deadline
+        self.start = start
         self.conversation = Conversation(sender=f"bench-{uuid.uuid4().hex[:12]}")
 
     def note(self, outcome: str) -> None:
-        if self.result is not None:
+        """Count a script outcome (verified, wrong code...) if it happened in the window."""
+        if self.result.measuring():
             self.result.notes[outcome] += 1
+
+    def error(self, kind: str, measured: bool) -> NoReturn:
+        if measured:
+            self.result.errors[kind] += 1
+        else:
+            self.result.notes[f"warm-up error: {kind}"] += 1
+        raise ConversationError(kind)
 
     async def say(self, text: str) -> list[dict[str, Any]]:
         if time.monotonic() >= self.deadline:
             raise TimeUp  # between two messages: the level's time is over
+        measured = self.result.measuring()
         started = time.perf_counter()
         try:
             response = await self.client.post(
@@ -102,25 +130,21 @@ class Turn:
                 timeout=REQUEST_TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            self._error(type(exc).__name__)
+            self.error(type(exc).__name__, measured)
         if response.status_code != 200:
-            self._error(f"HTTP {response.status_code}")
+            self.error(f"HTTP {response.status_code}", measured)
         try:
             replies = response.json()
         except ValueError:
-            self._error("not JSON")
+            self.error("not JSON", measured)
         if not isinstance(replies, list) or not replies:
-            self._error("empty reply")
+            self.error("empty reply", measured)
         elapsed = time.perf_counter() - started
         self.conversation.answered += 1
-        if self.result is not None:
+        if measured:
+            self.conversation.measured += 1
             self.result.latencies.append(elapsed)
         return replies
-
-    def _error(self, kind: str) -> NoReturn:
-        if self.result is not None:
-            self.result.errors[kind] += 1
-        raise ConversationError(kind)
 
 
 Script = Callable[[Turn], Awaitable[None]]
@@ -130,47 +154,20 @@ async def _worker(
     client: httpx.AsyncClient,
     system: System,
     script: Script,
-    result: LevelResult | None,
+    result: LevelResult,
     deadline: float,
+    start: int,
 ) -> None:
     """Conversations back to back until the deadline (a started message is let finish)."""
     while time.monotonic() < deadline:
-        turn = Turn(client, system, result, deadline)
-        if result is not None:
-            result.conversations.append(turn.conversation)
+        turn = Turn(client, system, result, deadline, start)
+        start = 0
+        result.conversations.append(turn.conversation)
         try:
             await script(turn)
         except (TimeUp, ConversationError):
             continue
-        if result is not None:
-            result.completed += 1
-
-
-async def _loops(
-    client: httpx.AsyncClient,
-    system: System,
-    script: Script,
-    result: LevelResult | None,
-    concurrency: int,
-    duration: float,
-) -> None:
-    deadline = time.monotonic() + duration
-    tasks = [
-        asyncio.create_task(_worker(client, system, script, result, deadline))
-        for _ in range(concurrency)
-    ]
-    try:
-        # A stuck message cannot hold the run: what is still running then is cancelled.
-        _, pending = await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT * 2)
-    finally:
-        for task in tasks:
-            task.cancel()  # on an interruption too; asyncio.run collects them
-    if pending and result is not None:
-        result.errors["cancelled at the level's time limit"] += len(pending)
-    for task in tasks:
-        error = task.exception() if task.done() and not task.cancelled() else None
-        if error is not None:
-            raise error  # a bug in a script, not a failed message
+        turn.conversation.completed = True
 
 
 async def run_level(
@@ -181,25 +178,42 @@ async def run_level(
     warmup: float = 0.0,
     sampler: Sampler | None = None,
 ) -> LevelResult:
-    """``concurrency`` closed loops for ``warmup`` (not measured), then ``duration`` seconds;
-    then the user events of every measured conversation are counted in the tracker store."""
+    """``concurrency`` closed loops for ``warmup`` seconds (not measured), going on for
+    ``duration`` measured seconds; then the user events of every conversation of the level
+    are counted in the tracker store."""
+    result = LevelResult(
+        system=system.name, concurrency=concurrency, services=dict(system.services)
+    )
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits) as client:
-        if warmup > 0:
-            await _loops(client, system, script, None, concurrency, warmup)
-        result = LevelResult(
-            system=system.name, concurrency=concurrency, services=dict(system.services)
-        )
-        if sampler is not None:
-            sampler.start()
-        cpu0, started = time.process_time(), time.perf_counter()
+        result.measure_from = time.monotonic() + warmup
+        deadline = result.measure_from + duration
+        tasks = [
+            asyncio.create_task(_worker(client, system, script, result, deadline, start=i % 2))
+            for i in range(concurrency)
+        ]
         try:
-            await _loops(client, system, script, result, concurrency, duration)
-        finally:
-            result.duration = time.perf_counter() - started
-            result.client_cpu = time.process_time() - cpu0
+            await asyncio.sleep(max(0.0, result.measure_from - time.monotonic()))
             if sampler is not None:
-                result.usage = sampler.stop()
+                sampler.start()
+            cpu0, started = time.process_time(), time.perf_counter()
+            try:
+                # A stuck message cannot hold the run: what still runs then is cancelled.
+                _, pending = await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT * 2)
+            finally:
+                result.duration = time.perf_counter() - started
+                result.client_cpu = time.process_time() - cpu0
+                if sampler is not None:
+                    result.usage = sampler.stop()
+        finally:
+            for task in tasks:
+                task.cancel()  # on an interruption too; asyncio.run collects them
+        if pending:
+            result.errors["cancelled at the level's time limit"] += len(pending)
+        for task in tasks:
+            error = task.exception() if task.done() and not task.cancelled() else None
+            if error is not None:
+                raise error  # a bug in a script, not a failed message
         await count_user_events(client, system, result)
     return result
 
@@ -207,7 +221,7 @@ async def run_level(
 async def count_user_events(
     client: httpx.AsyncClient, system: System, result: LevelResult, parallel: int = 8
 ) -> None:
-    """User events in the tracker store of every measured conversation (Rasa's HTTP API)."""
+    """User events in the tracker store of every conversation (Rasa's HTTP API)."""
     gate = asyncio.Semaphore(parallel)
 
     async def one(conversation: Conversation) -> None:

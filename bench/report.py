@@ -48,8 +48,8 @@ class Row:
         return cls(
             system=result.system,
             concurrency=result.concurrency,
-            conversations=len(result.conversations),
-            completed=result.completed,
+            conversations=len(result.measured_conversations),
+            completed=sum(1 for c in result.measured_conversations if c.completed),
             messages=result.answered,
             throughput=result.answered / result.duration if result.duration else 0.0,
             p50=percentile(ms, 50),
@@ -232,10 +232,11 @@ def write_report(
         "",
         markdown_table(HEADER, lines),
         "",
-        "conc.: concurrent closed-loop conversations. conv. (done): conversations started in the"
-        " measured window (those that ran their whole script). messages: answered messages;"
-        " latency percentiles over them. errors: HTTP errors, timeouts and empty replies."
-        " lost: answered messages with no user event in the tracker store. CPU s: user+system CPU"
+        "conc.: concurrent closed-loop conversations. conv. (done): conversations that sent a"
+        " message in the measured window (those that also ran their whole script). messages:"
+        " answered messages sent in the window; latency percentiles over them. errors: HTTP"
+        " errors, timeouts and empty replies in the window. lost: answered messages (warm-up"
+        " included) with no user event in the tracker store. CPU s: user+system CPU"
         " of every process of the system during the measured window. RSS MB: each service's peak"
         " resident memory (with its children), added up.",
         "",

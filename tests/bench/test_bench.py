@@ -28,7 +28,7 @@ def table(report: str) -> dict[tuple[str, str], dict[str, str]]:
 
 def test_a_tiny_run_reports_both_systems_without_errors(tmp_path: Path) -> None:
     # The cached stock model in var/bench/stock/ is reused; a fresh clone trains it (~2 min).
-    results, printed, path = run(Config(levels=[2], duration=4, warmup=1, out_dir=tmp_path))
+    results, printed, path = run(Config(levels=[2], duration=6, warmup=1, out_dir=tmp_path))
 
     rows = table(path.read_text(encoding="utf-8"))
     for system in ("stock", "project"):
