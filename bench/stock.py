@@ -81,7 +81,11 @@ def build_stock(stock_dir: Path = STOCK_DIR, timeout: float = 900) -> Path:
             raise RuntimeError(f"rasa init failed (code {code}):\n{tail}")
         (project / STAMP).write_text(rasa_version())
         shutil.rmtree(stock_dir, ignore_errors=True)
-        project.rename(stock_dir)
+        try:
+            project.rename(stock_dir)
+        except OSError:  # another run built it meanwhile: keep theirs if it is complete
+            if stock_model(stock_dir) is None:
+                raise
         print(f"bench: stock bot trained in {time.monotonic() - started:.0f}s", flush=True)
     model = stock_model(stock_dir)
     assert model is not None
