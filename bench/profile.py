@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,10 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from bot.launcher import Supervisor
-from bot.settings import ROOT, Settings
+from bench.procs import Sampler
+from bench.systems import project_stack
 
-MODEL = ROOT / "models" / "current.tar.gz"
 SCRIPT = [
     "xin chào",
     "làm căn cước cần giấy tờ gì",
@@ -57,25 +54,6 @@ PHASES = {
     "  response validation (jsonschema)": r"jsonschema/",
     "logging and masking": r"logmask\.py",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (a service may fork a worker)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    total = 0.0
-    for each in [str(pid), *children.split()]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def walk(rasa_url: str, identity_url: str, conversations: int) -> dict[str, list[float]]:
@@ -117,39 +95,19 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--py-spy", action="store_true", help="sample Rasa with py-spy")
     args = parser.parse_args()
-    for name, value in {
-        "MAX_CODES_PER_WINDOW": "100000",
-        "MAX_CODES_PER_CONVERSATION": "1000",
-    }.items():
-        os.environ.setdefault(name, value)  # the sandbox's anti-abuse caps, raised for this run
     var_dir = Path(tempfile.mkdtemp(prefix="profile-"))
-    settings = Settings(
-        host="127.0.0.1",
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        identity_port=free_port(),
-        portal_port=free_port(),
-        webchat_port=free_port(),
-        start_sandbox=True,
-        sandbox_mode=True,
-        model=str(MODEL),
-        var_dir=var_dir,
-    )
-    supervisor = Supervisor(settings, str(MODEL), log_to_files=True)
-    try:
-        supervisor.start(timeout=300)
-        pids = {s.name: s.process.pid for s in supervisor.services if s.process}
-        identity_url = f"http://127.0.0.1:{settings.identity_port}"
-        walk(settings.rasa_url, identity_url, 2)  # warm-up: models loaded, caches filled
+    raw = var_dir / "rasa.pyspy.txt"
+    # The stack as the benchmark starts it (bench.systems), its CPU read as the benchmark does.
+    with project_stack(var_dir) as system:
+        walk(system.rasa_url, system.identity_url, 2)  # warm-up: model loaded, caches filled
         spy = None
-        raw = var_dir / "rasa.pyspy.txt"
         if args.py_spy:
             spy = subprocess.Popen(
                 [
                     str(Path(sys.executable).with_name("py-spy")),
                     "record",
                     "-p",
-                    str(pids["rasa"]),
+                    str(system.services["rasa"]),
                     "-f",
                     "raw",
                     "-o",
@@ -163,14 +121,13 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1)
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        latencies = walk(settings.rasa_url, identity_url, args.conversations)
-        used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+        sampler = Sampler(system.services)
+        sampler.start()
+        latencies = walk(system.rasa_url, system.identity_url, args.conversations)
+        used = {name: usage.cpu_seconds for name, usage in sampler.stop().items()}
         if spy is not None:
             spy.send_signal(2)  # py-spy writes its file on SIGINT
             spy.wait(30)
-    finally:
-        supervisor.stop()
     messages = sum(len(v) for v in latencies.values())
     every = [ms for values in latencies.values() for ms in values]
     print(f"{messages} messages, one conversation at a time")
