@@ -22,6 +22,7 @@ from actions.identity_store import (
     conversation_key,
     identity_store,
 )
+from bot.logmask import mask_pii
 from nlu.components.patterns import digits_only, id_number_problem, normalise_otp
 
 # Kept a little shorter than the API's lifetime so the bot never shows details on a dying token.
@@ -32,8 +33,9 @@ STOP_EVENTS: dict[str, Any] = {"id_number": None, "otp": None, HANDLE_SLOT: None
 
 
 def masked_id(id_number: str) -> str:
-    """What the id_number slot keeps: enough to recognise the number, never the number."""
-    return "*" * (len(id_number) - 3) + id_number[-3:]
+    """What the id_number slot keeps: enough to recognise the number, never the number (the
+    same mask as the logs and the tracker store: the last three digits)."""
+    return mask_pii(id_number)
 
 
 def failed(tracker: Tracker, extra: dict[str, Any] | None = None) -> dict[str, Any]:

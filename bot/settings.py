@@ -20,6 +20,11 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def is_true(value: object) -> bool:
+    """A switch as written in the environment or a credentials file: 1, true, yes, on."""
+    return str(value or "").strip().lower() in _TRUE_WORDS
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -51,9 +56,7 @@ class Settings:
     )
     # Sandbox mode (test citizens, readable SMS outbox, open REST channel) is never a default:
     # `make run`, `make serve` and the tests switch it on; it is refused off loopback.
-    sandbox_mode: bool = field(
-        default_factory=lambda: _env("SANDBOX_MODE", "0").lower() in _TRUE_WORDS
-    )
+    sandbox_mode: bool = field(default_factory=lambda: is_true(os.environ.get("SANDBOX_MODE")))
     model: str = field(default_factory=lambda: _env("RASA_MODEL", str(ROOT / "models")))
     endpoints_template: str = field(
         default_factory=lambda: _env("ENDPOINTS", str(ROOT / "bot" / "endpoints.yml"))

@@ -28,14 +28,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.settings import MAX_REQUEST_BYTES
+from bot.settings import MAX_REQUEST_BYTES, is_true
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "rest"
 SENDER_PREFIX = "rest:"
 MAX_SENDER_LENGTH = 128
-_TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,8 @@ class RestSettings:
     ) -> RestSettings:
         env = os.environ if env is None else env
         overrides = overrides or {}
-        mode = str(overrides.get("sandbox_mode") or env.get("SANDBOX_MODE") or "0")
         return cls(
-            sandbox_mode=mode.lower() in _TRUE_WORDS,
+            sandbox_mode=is_true(overrides.get("sandbox_mode") or env.get("SANDBOX_MODE")),
             token=str(overrides.get("token") or env.get("REST_CHANNEL_TOKEN") or ""),
         )
 
