@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -31,7 +31,17 @@ class Service:
     command: list[str]
     health: Callable[[httpx.Client], bool]
     env: Callable[[dict[str, str]], dict[str, str]] = dict
+    # Extra Popen arguments (e.g. ``user`` for PostgreSQL, which refuses to run as root).
+    popen: dict[str, Any] = field(default_factory=dict)
+    before_start: Callable[[], None] | None = None  # e.g. initdb, write a config file
+    after_start: Callable[[], None] | None = None  # e.g. create the database
+    stop_signal: int = signal.SIGTERM
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0  # how many times the supervisor restarted it
+    crashes: int = 0  # crashes since it last ran stably (sets the back-off)
+    restart_at: float | None = None
+    held: bool = False  # stopped on purpose: not restarted
 
 
 def _ok(url: str, method: str = "GET") -> Callable[[httpx.Client], bool]:
@@ -143,59 +153,92 @@ def _pump(stream: IO[bytes], prefix: str) -> None:
         sys.stdout.flush()
 
 
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+# A service that ran this long since its last start counts as healthy again: its next crash
+# is restarted after the first back-off, not the last one.
+STABLE_AFTER_SECONDS = 60.0
+
+
 class Supervisor:
-    def __init__(self, settings: Settings, model: str, log_to_files: bool) -> None:
+    """Starts the services, restarts one that crashes (with back-off), stops them all.
+
+    A crash of one service no longer stops the others: the monitor thread (started once every
+    service answered) restarts it after 1, 2, 4 ... 30 s, and logs each restart. A service
+    that crashes before it first answers is a configuration error and stops the start.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: str,
+        log_to_files: bool,
+        services_: list[Service] | None = None,
+    ) -> None:
         self.settings = settings
-        self.services = services(settings, model)
+        self.services = services_ if services_ is not None else services(settings, model)
         self.log_to_files = log_to_files
-        self._stopping = False
+        self._stopping = threading.Event()
+        self._lock = threading.RLock()
+        self._env: dict[str, str] = {}
+        self._width = max(len(s.name) for s in self.services)
+        self._monitor: threading.Thread | None = None
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
 
     def start(self, timeout: float = 180.0) -> None:
-        env = prepare(self.settings)
-        width = max(len(s.name) for s in self.services)
+        self._env = prepare(self.settings)
         for service in self.services:
-            if self.log_to_files:
-                # The child gets its own copy of the file descriptor; ours closes at once.
-                with open(self.settings.var_dir / "logs" / f"{service.name}.log", "ab") as log:
-                    service.process = subprocess.Popen(
-                        service.command,
-                        cwd=ROOT,
-                        env=service.env(env),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-            else:
-                service.process = subprocess.Popen(
-                    service.command,
-                    cwd=ROOT,
-                    env=service.env(env),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                assert service.process.stdout is not None
-                threading.Thread(
-                    target=_pump,
-                    args=(service.process.stdout, f"[{service.name:<{width}}]"),
-                    daemon=True,
-                ).start()
-        self._wait_healthy(timeout)
+            self._spawn(service)
+        self._wait_healthy(self.services, timeout)
+        self._monitor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._monitor.start()
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def _spawn(self, service: Service) -> None:
+        if service.before_start is not None:
+            service.before_start()
+        env = service.env(self._env)
+        kwargs: dict[str, Any] = {"cwd": ROOT, "env": env, "start_new_session": True}
+        kwargs.update(service.popen)
+        if self.log_to_files:
+            # The child gets its own copy of the file descriptor; ours closes at once.
+            with open(self.settings.var_dir / "logs" / f"{service.name}.log", "ab") as log:
+                service.process = subprocess.Popen(
+                    service.command, stdout=log, stderr=subprocess.STDOUT, **kwargs
+                )
+        else:
+            service.process = subprocess.Popen(
+                service.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs
+            )
+            assert service.process.stdout is not None
+            threading.Thread(
+                target=_pump,
+                args=(service.process.stdout, f"[{service.name:<{self._width}}]"),
+                daemon=True,
+            ).start()
+        service.started_at = time.monotonic()
+
+    def _wait_healthy(self, pending_services: list[Service], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = list(self.services)
+        pending = list(pending_services)
         with httpx.Client() as client:
             while pending:
                 for service in list(pending):
                     self._check_alive(service)
                     if service.health(client):
                         print(f"launcher: {service.name} is up", flush=True)
+                        if service.after_start is not None:
+                            service.after_start()
                         pending.remove(service)
                 if time.monotonic() > deadline:
                     names = ", ".join(s.name for s in pending)
                     raise RuntimeError(f"not up after {timeout:.0f}s: {names}")
-                time.sleep(0.5)
+                if pending:
+                    time.sleep(0.5)
 
     def _check_alive(self, service: Service) -> None:
         if service.process is not None and service.process.poll() is not None:
@@ -204,33 +247,93 @@ class Supervisor:
                 f"{service.name} exited with code {service.process.returncode}{where}"
             )
 
+    def _supervise(self) -> None:
+        """Restart every service that exited while it was meant to run."""
+        while not self._stopping.wait(0.5):
+            now = time.monotonic()
+            with self._lock:
+                for service in self.services:
+                    if service.held or service.process is None:
+                        continue
+                    code = service.process.poll()
+                    if code is None:
+                        if now - service.started_at > STABLE_AFTER_SECONDS:
+                            service.crashes = 0
+                        continue
+                    if service.restart_at is None:
+                        delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2**service.crashes)
+                        service.crashes += 1
+                        service.restart_at = now + delay
+                        print(
+                            f"launcher: {service.name} exited with code {code}; restart "
+                            f"#{service.restarts + 1} in {delay:.0f}s",
+                            flush=True,
+                        )
+                    elif now >= service.restart_at:
+                        service.restart_at = None
+                        service.restarts += 1
+                        try:
+                            self._spawn(service)
+                        except (OSError, subprocess.SubprocessError) as exc:
+                            print(f"launcher: {service.name} did not start: {exc}", flush=True)
+                        else:
+                            print(f"launcher: {service.name} restarted", flush=True)
+
     def watch(self) -> None:
-        """Block until a service dies or a signal asks us to stop."""
-        while not self._stopping:
-            for service in self.services:
-                self._check_alive(service)
-            time.sleep(0.5)
+        """Block until a signal asks us to stop; crashed services are restarted meanwhile."""
+        while not self._stopping.wait(0.5):
+            pass
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service and keep it down (tests, maintenance) until start_service."""
+        with self._lock:
+            service = self.service(name)
+            service.held = True
+            service.restart_at = None
+            _terminate([service])
+
+    def start_service(self, name: str, timeout: float = 180.0) -> None:
+        """Start a service stopped by stop_service (or crashed) now, and wait until it answers."""
+        with self._lock:
+            service = self.service(name)
+            if service.process is not None and service.process.poll() is None:
+                service.held = False
+                return
+            service.restart_at = None
+            self._spawn(service)
+            service.held = False
+        self._wait_healthy([service], timeout)
 
     def stop(self) -> None:
-        self._stopping = True
-        running = [s for s in self.services if s.process and s.process.poll() is None]
-        for service in reversed(running):
-            assert service.process is not None
+        self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+        with self._lock:
+            for service in self.services:
+                service.held = True
+            _terminate(list(reversed(self.services)))
+
+
+def _terminate(services_: list[Service], grace: float = 10.0) -> None:
+    """SIGTERM each process group, SIGKILL what is left after ``grace`` seconds."""
+    running = [s for s in services_ if s.process and s.process.poll() is None]
+    for service in running:
+        assert service.process is not None
+        try:
+            os.killpg(service.process.pid, service.stop_signal)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for service in running:
+        assert service.process is not None
+        try:
+            service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             try:
-                os.killpg(service.process.pid, signal.SIGTERM)
+                os.killpg(service.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 10
-        for service in running:
-            assert service.process is not None
-            try:
-                service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(service.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                service.process.wait()
+            service.process.wait()
 
 
 def resolve_model(settings: Settings) -> str:
