@@ -35,6 +35,8 @@ class IdentityError(Exception):
 
 
 class IdentityClient(BaseClient):
+    name = "identity"
+
     async def start_verification(self, id_number: str, client_ref: str) -> VerificationStarted:
         """Ask the identity API to send a one-time code to the citizen's registered phone.
 

@@ -16,6 +16,8 @@ class PortalError(Exception):
 
 
 class PortalClient(BaseClient):
+    name = "portal"
+
     async def search_procedures(self, query: str, lang: str) -> list[dict[str, Any]]:
         data = await self.request(
             "GET", "/v1/procedures", params={"q": query, "lang": lang}, idempotent=True

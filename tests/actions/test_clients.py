@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 
-from actions.clients import IdentityClient, IdentityError, PortalClient, ServiceUnavailable
+from actions.clients import (
+    ClientSettings,
+    IdentityClient,
+    IdentityError,
+    PortalClient,
+    ServiceUnavailable,
+)
 from tests.actions.helpers import json_response
 
 
@@ -66,3 +75,112 @@ async def test_api_key_is_sent_when_configured() -> None:
     portal = client_of(PortalClient, handler, api_key="prod-key")
     await portal.search_procedures("x", "vi")
     assert seen == ["prod-key"]
+
+
+def slow_handler(calls: list[float], delay: float = 10.0):  # type: ignore[no-untyped-def]
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        await asyncio.sleep(delay)
+        return json_response(200, {"items": []})
+
+    return handler
+
+
+async def test_a_slow_read_gives_up_at_the_deadline_with_retries_inside_it() -> None:
+    calls: list[float] = []
+    portal = client_of(PortalClient, slow_handler(calls), timeout=0.2, deadline=0.5)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match="timeout"):
+        await portal.search_procedures("ho chieu", "vi")
+    waited = time.monotonic() - started
+    assert 0.4 <= waited < 0.6  # never beyond the deadline
+    assert len(calls) == 2  # a third attempt would have had 0.1 s: not sent
+
+
+async def test_one_slow_attempt_may_not_take_more_than_the_deadline() -> None:
+    calls: list[float] = []
+    portal = client_of(PortalClient, slow_handler(calls), timeout=5, deadline=0.3)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        await portal.get_dossier("000.00.10.H26-261110-0001", "vi")
+    assert time.monotonic() - started < 0.45
+    assert len(calls) == 1
+
+
+async def test_a_slow_write_is_one_attempt_bounded_by_the_deadline() -> None:
+    calls: list[float] = []
+    identity = client_of(IdentityClient, slow_handler(calls), timeout=0.1, deadline=0.4)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match="timeout"):
+        await identity.start_verification("001090001234", "c-test")
+    waited = time.monotonic() - started
+    assert 0.35 <= waited < 0.55  # the write may use the whole deadline, but only once
+    assert len(calls) == 1
+
+
+async def test_a_slow_back_end_that_answers_in_time_is_fine() -> None:
+    calls: list[float] = []
+    portal = client_of(PortalClient, slow_handler(calls, delay=0.1), timeout=1, deadline=2)
+    assert await portal.search_procedures("x", "vi") == []
+
+
+async def test_500_and_malformed_json_fail_at_once() -> None:
+    for answer in (json_response(500, {"error": "boom"}), httpx.Response(200, content=b"{")):
+        calls = []
+
+        def handler(request: httpx.Request, answer: httpx.Response = answer) -> httpx.Response:
+            calls.append(request)
+            return answer
+
+        portal = client_of(PortalClient, handler)
+        with pytest.raises(ServiceUnavailable):
+            await portal.get_dossier("000.00.10.H26-261110-0001", "vi")
+        assert len(calls) == 1  # a server error or garbage is not retried
+
+
+async def test_a_refused_connection_is_retried_within_the_deadline() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ConnectError("refused", request=request)
+
+    identity = client_of(IdentityClient, handler)
+    with pytest.raises(ServiceUnavailable, match="connect error"):
+        await identity.start_verification("001090001234", "c-test")
+    assert len(calls) == 3  # nothing was sent: a write may be tried again
+
+
+def test_settings_come_from_the_environment_with_sane_defaults() -> None:
+    default = ClientSettings.from_env({})
+    assert (default.timeout, default.deadline, default.retries) == (1.5, 2.5, 2)
+    assert (default.breaker_failures, default.breaker_cooldown) == (3, 30.0)
+    assert default.deadline < 3  # the citizen's answer comes within 3 s
+    tuned = ClientSettings.from_env(
+        {
+            "API_TIMEOUT_SECONDS": "0.5",
+            "API_DEADLINE_SECONDS": "1",
+            "API_RETRIES": "0",
+            "BREAKER_FAILURES": "5",
+            "BREAKER_COOLDOWN_SECONDS": "2",
+            "PORTAL_API_URL": "http://portal.example",
+        }
+    )
+    built = tuned.build()
+    assert built.portal.base_url == "http://portal.example"
+    assert (built.portal.breaker.failures, built.portal.breaker.cooldown) == (5, 2.0)
+    assert built.identity.breaker is not built.portal.breaker  # one breaker per back end
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_DEADLINE_SECONDS", "0"),
+        ("API_TIMEOUT_SECONDS", "soon"),
+        ("BREAKER_FAILURES", "0"),
+        ("API_RETRIES", "-1"),
+    ],
+)
+def test_bad_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        ClientSettings.from_env({name: value})
