@@ -16,6 +16,7 @@ from sandbox.common import (
     install_request_logging,
     make_engine,
 )
+from sandbox.faults import install_fault_switch
 from sandbox.identity.schemas import (
     ConfirmRequest,
     Health,
@@ -65,6 +66,8 @@ def create_identity_app(settings: Settings, clock: Clock = time.time) -> FastAPI
     app.state.engine = engine
     app.state.service = service
     install_error_handlers(app)
+    if settings.sandbox_mode:  # inside the request log, so faulted requests are logged too
+        install_fault_switch(app, "identity")
     install_request_logging(app, "identity")
 
     @app.get("/health", response_model=Health, tags=["health"])

@@ -23,6 +23,7 @@ from sandbox.common import (
     mask_id_number,
     transaction,
 )
+from sandbox.faults import install_fault_switch
 from sandbox.portal.catalogue import Procedure, load_catalogue, resolve, search
 from sandbox.portal.models import Dossier
 from sandbox.portal.provinces import DEFAULT_PROVINCES_FILE, load_provinces
@@ -100,6 +101,8 @@ def create_portal_app(
     app.state.catalogue = catalogue
     app.state.provinces = provinces
     install_error_handlers(app)
+    if settings.sandbox_mode:  # inside the request log, so faulted requests are logged too
+        install_fault_switch(app, "portal")
     install_request_logging(app, "portal")
 
     @app.get("/health", response_model=Health, tags=["health"])
