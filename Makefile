@@ -16,7 +16,7 @@ PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
 	$(shell find nlu/components -name '*.py' 2>/dev/null)
 
-.PHONY: help install train serve chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu bench
+.PHONY: help install train serve serve-scaled services chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ $(MODEL): $(TRAIN_INPUTS) | $(VENV)/.installed
 # a default of the code: these two targets, and the tests, switch it on.
 serve: install train ## start sandbox APIs, action server and Rasa in the foreground (Ctrl-C stops all)
 	SANDBOX_MODE=1 $(PY) -m bot.launcher
+
+# Scaled mode: PostgreSQL, Redis, RASA_REPLICAS Rasa replicas (default 2) and ACTION_REPLICAS
+# action servers (default 2) behind HAProxy on the usual ports; data under var/ (docs/SCALING.md).
+serve-scaled: install train services ## the stack with PostgreSQL, Redis and replicas behind HAProxy
+	SANDBOX_MODE=1 SCALED=1 $(PY) -m bot.launcher
 
 chat: install ## terminal chat against the running stack (make serve in another terminal)
 	$(PY) -m bot.chat
@@ -77,8 +82,21 @@ retention: install ## delete conversations idle for more than RETENTION_DAYS (de
 conversations: install train ## conversation tests (rasa test --fail-on-prediction-errors)
 	$(RASA) test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out var/results/conversations
 
-e2e: install train browser ## tests that need the trained model and real processes
+e2e: install train browser services ## tests that need the trained model and real processes
 	$(PY) -m pytest -q -m "e2e or model"
+
+# Debian's packages for scaled mode and its tests, installed when missing (root), else named.
+SERVICE_PACKAGES := postgresql redis-server haproxy
+services: ## Debian's PostgreSQL, Redis and HAProxy (scaled mode and its tests)
+	@missing=""; \
+	  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      echo "installing$$missing"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
 
 browser: ## Debian's Chromium for the web chat test (never a downloaded browser build)
 	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || { \

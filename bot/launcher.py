@@ -7,6 +7,7 @@ python -m bot.launcher --chat   # logs go to var/logs/, a terminal chat opens; q
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import subprocess
@@ -33,8 +34,8 @@ class Service:
     env: Callable[[dict[str, str]], dict[str, str]] = dict
     # Extra Popen arguments (e.g. ``user`` for PostgreSQL, which refuses to run as root).
     popen: dict[str, Any] = field(default_factory=dict)
-    before_start: Callable[[], None] | None = None  # e.g. initdb, write a config file
-    after_start: Callable[[], None] | None = None  # e.g. create the database
+    before_start: Callable[[], object] | None = None  # e.g. initdb, write a config file
+    after_start: Callable[[], object] | None = None  # e.g. create the database
     stop_signal: int = signal.SIGTERM
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
@@ -42,6 +43,7 @@ class Service:
     crashes: int = 0  # crashes since it last ran stably (sets the back-off)
     restart_at: float | None = None
     held: bool = False  # stopped on purpose: not restarted
+    stage: int = 1  # services of a lower stage answer before the next stage starts
 
 
 def _ok(url: str, method: str = "GET") -> Callable[[httpx.Client], bool]:
@@ -54,11 +56,98 @@ def _ok(url: str, method: str = "GET") -> Callable[[httpx.Client], bool]:
     return check
 
 
-def services(settings: Settings, model: str) -> list[Service]:
+def _rasa(settings: Settings, model: str, name: str, port: int) -> Service:
     var = settings.var_dir
-    credentials = var / "credentials.yml"
-    endpoints = var / "endpoints.yml"
+    return Service(
+        name,
+        [
+            # Rasa's command line with log masking; the API token comes from the
+            # environment (RASA_AUTH_TOKEN), never the command line, which `ps` shows.
+            PY,
+            "-m",
+            "bot.rasa_server",
+            "run",
+            "--model",
+            model,
+            "--enable-api",
+            "--cors",
+            *settings.webchat_origins,
+            "--interface",
+            settings.host,
+            "--port",
+            str(port),
+            "--endpoints",
+            str(var / "endpoints.yml"),
+            "--credentials",
+            str(var / "credentials.yml"),
+            "--logging-config-file",
+            str(ROOT / "bot" / "logging.yml"),
+        ]
+        + (["--debug"] if settings.log_level == "DEBUG" else []),
+        _ok(f"http://{settings.host}:{port}/"),
+        settings.rasa_env,
+    )
+
+
+def _actions(settings: Settings, name: str, port: int) -> Service:
+    return Service(
+        name,
+        [PY, "-m", "bot.action_server", "--port", str(port)],
+        _ok(f"http://{settings.host}:{port}/health"),
+        settings.actions_env,
+    )
+
+
+def _scaled_infrastructure(settings: Settings) -> list[Service]:
+    """PostgreSQL and Redis (unless given elsewhere), started before everything else."""
+    from bot import scaled
+
     found: list[Service] = []
+    if settings.start_postgres:
+        password = settings.secret("postgres_password", "POSTGRES_PASSWORD")
+        found.append(
+            Service(
+                "postgres",
+                scaled.postgres_command(settings),
+                scaled.postgres_ready(settings, password),
+                popen=scaled._as_postgres_user(),
+                before_start=functools.partial(scaled.init_postgres, settings, password),
+                after_start=functools.partial(scaled.create_database, settings, password),
+                stop_signal=scaled.POSTGRES_STOP_SIGNAL,
+                stage=0,
+            )
+        )
+    if settings.start_redis:
+        redis_password = settings.secret("redis_password", "REDIS_PASSWORD")
+        config = settings.var_dir / "redis" / "redis.conf"
+        found.append(
+            Service(
+                "redis",
+                [scaled.executable("redis-server"), str(config)],
+                scaled.redis_ready(settings, redis_password),
+                before_start=functools.partial(scaled.write_redis_config, settings, redis_password),
+                stage=0,
+            )
+        )
+    return found
+
+
+def _balancer(settings: Settings) -> Service:
+    from bot import scaled
+
+    return Service(
+        "haproxy",
+        [scaled.executable("haproxy"), "-db", "-f", str(settings.var_dir / "haproxy.cfg")],
+        _ok(f"{settings.rasa_url}/"),  # up once a replica answers through it
+        before_start=functools.partial(scaled.write_haproxy_config, settings),
+        stop_signal=signal.SIGUSR1,  # soft stop: finish the requests under way
+    )
+
+
+def services(settings: Settings, model: str) -> list[Service]:
+    found: list[Service] = []
+    if settings.scaled:
+        found += _scaled_infrastructure(settings)
     if settings.start_sandbox:
         found.append(
             Service(
@@ -70,45 +159,19 @@ def services(settings: Settings, model: str) -> list[Service]:
                 ),
             )
         )
-    found.append(
-        Service(
-            "actions",
-            [PY, "-m", "bot.action_server", "--port", str(settings.actions_port)],
-            _ok(f"http://{settings.host}:{settings.actions_port}/health"),
-            settings.actions_env,
-        )
-    )
-    found.append(
-        Service(
-            "rasa",
-            [
-                # Rasa's command line with log masking; the API token comes from the
-                # environment (RASA_AUTH_TOKEN), never the command line, which `ps` shows.
-                PY,
-                "-m",
-                "bot.rasa_server",
-                "run",
-                "--model",
-                model,
-                "--enable-api",
-                "--cors",
-                *settings.webchat_origins,
-                "--interface",
-                settings.host,
-                "--port",
-                str(settings.rasa_port),
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                str(credentials),
-                "--logging-config-file",
-                str(ROOT / "bot" / "logging.yml"),
-            ]
-            + (["--debug"] if settings.log_level == "DEBUG" else []),
-            _ok(f"{settings.rasa_url}/"),
-            settings.rasa_env,
-        )
-    )
+    if settings.scaled:
+        found += [
+            _actions(settings, f"actions-{i}", port)
+            for i, port in enumerate(settings.action_replica_ports, 1)
+        ]
+        found += [
+            _rasa(settings, model, f"rasa-{i}", port)
+            for i, port in enumerate(settings.rasa_replica_ports, 1)
+        ]
+        found.append(_balancer(settings))
+    else:
+        found.append(_actions(settings, "actions", settings.actions_port))
+        found.append(_rasa(settings, model, "rasa", settings.rasa_port))
     webchat = ROOT / "bot" / "webchat"
     if webchat.is_dir():
         found.append(
@@ -192,9 +255,12 @@ class Supervisor:
 
     def start(self, timeout: float = 180.0) -> None:
         self._env = prepare(self.settings)
-        for service in self.services:
-            self._spawn(service)
-        self._wait_healthy(self.services, timeout)
+        deadline = time.monotonic() + timeout
+        for stage in sorted({s.stage for s in self.services}):
+            group = [s for s in self.services if s.stage == stage]
+            for service in group:
+                self._spawn(service)
+            self._wait_healthy(group, max(1.0, deadline - time.monotonic()))
         self._monitor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self._monitor.start()
 

@@ -20,6 +20,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _ports(value: str | None) -> list[int]:
+    return [int(p) for p in (value or "").replace(",", " ").split()]
+
+
 def is_true(value: object) -> bool:
     """A switch as written in the environment or a credentials file: 1, true, yes, on."""
     return str(value or "").strip().lower() in _TRUE_WORDS
@@ -70,10 +74,59 @@ class Settings:
     webchat_origins: list[str] = field(
         default_factory=lambda: os.environ.get("WEBCHAT_ORIGINS", "").replace(",", " ").split()
     )
+    # Scaled mode (`make serve-scaled`): PostgreSQL, Redis, several Rasa replicas and action
+    # servers behind HAProxy, which takes the usual ports (RASA_PORT, ACTIONS_PORT).
+    scaled: bool = field(default_factory=lambda: is_true(os.environ.get("SCALED")))
+    rasa_replicas: int = field(default_factory=lambda: int(_env("RASA_REPLICAS", "2")))
+    action_replicas: int = field(default_factory=lambda: int(_env("ACTION_REPLICAS", "2")))
+    # Replica i listens on base + i (base defaults: RASA_PORT + 100, ACTIONS_PORT + 100).
+    rasa_replica_ports: list[int] = field(
+        default_factory=lambda: _ports(os.environ.get("RASA_REPLICA_PORTS"))
+    )
+    action_replica_ports: list[int] = field(
+        default_factory=lambda: _ports(os.environ.get("ACTION_REPLICA_PORTS"))
+    )
+    # PostgreSQL and Redis are started by the launcher unless POSTGRES_HOST / REDIS_HOST point
+    # at servers of their own (then give POSTGRES_PASSWORD / REDIS_PASSWORD too).
+    postgres_host: str = field(default_factory=lambda: _env("POSTGRES_HOST", "127.0.0.1"))
+    postgres_port: int = field(default_factory=lambda: int(_env("POSTGRES_PORT", "55432")))
+    postgres_db: str = field(default_factory=lambda: _env("POSTGRES_DB", "civic"))
+    postgres_user: str = field(default_factory=lambda: _env("POSTGRES_USER", "civic"))
+    start_postgres: bool = field(default_factory=lambda: "POSTGRES_HOST" not in os.environ)
+    # PostgreSQL's data (initdb refuses root: as root the server runs as the `postgres` user,
+    # so this folder and its parents must be reachable by that user).
+    postgres_dir: Path | None = field(
+        default_factory=lambda: (
+            Path(os.environ["POSTGRES_DATA_DIR"]) if os.environ.get("POSTGRES_DATA_DIR") else None
+        )
+    )
+    redis_host: str = field(default_factory=lambda: _env("REDIS_HOST", "127.0.0.1"))
+    redis_port: int = field(default_factory=lambda: int(_env("REDIS_PORT", "56379")))
+    start_redis: bool = field(default_factory=lambda: "REDIS_HOST" not in os.environ)
+    # Connections each Rasa replica keeps to PostgreSQL (Rasa's own default, 50 + 100 per
+    # process, would exceed PostgreSQL's 100 connections with two replicas).
+    sql_pool_size: int = field(default_factory=lambda: int(_env("SQL_POOL_SIZE", "5")))
+    sql_max_overflow: int = field(default_factory=lambda: int(_env("SQL_MAX_OVERFLOW", "10")))
+    # How long a conversation's lock outlives a replica that died holding it.
+    lock_lifetime_seconds: int = field(
+        default_factory=lambda: int(_env("TICKET_LOCK_LIFETIME", "15"))
+    )
 
     _made: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.rasa_replica_ports:
+            self.rasa_replica_ports = [self.rasa_port + 100 + i for i in range(self.rasa_replicas)]
+        if not self.action_replica_ports:
+            self.action_replica_ports = [
+                self.actions_port + 100 + i for i in range(self.action_replicas)
+            ]
+        self.rasa_replicas = len(self.rasa_replica_ports)
+        self.action_replicas = len(self.action_replica_ports)
+        if self.postgres_dir is None:
+            self.postgres_dir = self.var_dir / "postgres"
+        if self.scaled and "ENDPOINTS" not in os.environ:
+            self.endpoints_template = str(ROOT / "bot" / "endpoints.scaled.yml")
         if not self.webchat_origins:
             self.webchat_origins = [
                 f"http://127.0.0.1:{self.webchat_port}",
@@ -172,9 +225,32 @@ class Settings:
                 ),
             }
         )
+        if self.scaled:
+            env.update(self.scaled_env())
         if self.start_sandbox and not env.get("SANDBOX_TOKEN_SECRET"):
             env["SANDBOX_TOKEN_SECRET"] = secrets.token_hex(32)
         return env
+
+    def scaled_env(self) -> dict[str, str]:
+        """How every replica reaches the shared PostgreSQL and Redis (bot/endpoints.scaled.yml)."""
+        redis_password = self.secret("redis_password", "REDIS_PASSWORD")
+        return {
+            "POSTGRES_HOST": self.postgres_host,
+            "POSTGRES_PORT": str(self.postgres_port),
+            "POSTGRES_DB": self.postgres_db,
+            "POSTGRES_USER": self.postgres_user,
+            "POSTGRES_PASSWORD": self.secret("postgres_password", "POSTGRES_PASSWORD"),
+            "SQL_POOL_SIZE": str(self.sql_pool_size),
+            "SQL_MAX_OVERFLOW": str(self.sql_max_overflow),
+            "REDIS_HOST": self.redis_host,
+            "REDIS_PORT": str(self.redis_port),
+            "REDIS_PASSWORD": redis_password,
+            "REDIS_DB": "0",  # Rasa's lock store
+            # Channel state and identity proofs, shared by every replica (database 1).
+            "SHARED_STATE_URL": f"redis://:{redis_password}@{self.redis_host}:{self.redis_port}/1",
+            "IDENTITY_STORE_KEY": self.secret("identity_store_key", "IDENTITY_STORE_KEY"),
+            "TICKET_LOCK_LIFETIME": str(self.lock_lifetime_seconds),
+        }
 
     def rasa_env(self, env: dict[str, str]) -> dict[str, str]:
         """Rasa's own secrets, and the body cap (not for the action server: it receives whole

@@ -15,7 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore, TrackerEventDiffEngine
+from rasa.core.tracker_store import (
+    SQLTrackerStore,
+    TrackerEventDiffEngine,
+    create_engine_kwargs,
+)
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -55,6 +59,16 @@ class RedactingTrackerStore(SQLTrackerStore):
             _write_ahead(pooled)
             self.engine = pooled
             self.sessionmaker = sessionmaker(bind=pooled)
+        elif engine.dialect.name == "postgresql":
+            # A connection is checked before use: after PostgreSQL restarts, the pool's dead
+            # connections are replaced instead of failing one request each. Pool size from
+            # SQL_POOL_SIZE / SQL_MAX_OVERFLOW (the launcher sizes them for several replicas).
+            engine.dispose()
+            checked = sa.create_engine(
+                engine.url, pool_pre_ping=True, **create_engine_kwargs(engine.url)
+            )
+            self.engine = checked
+            self.sessionmaker = sessionmaker(bind=checked)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Like SQLTrackerStore.save, but each new event is redacted first (broker included)."""
