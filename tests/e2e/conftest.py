@@ -33,6 +33,7 @@ class Stack:
     webchat_url: str
     var_dir: Path
     token_file: Path
+    settings: Settings | None = None
 
     def say(self, sender: str, text: str) -> list[dict[str, Any]]:
         """A message through the development REST channel (conversation ``rest:<sender>``)."""
@@ -117,6 +118,7 @@ def start_stack(var_dir: Path, **overrides: Any) -> tuple[Supervisor, Stack]:
         webchat_url=settings.webchat_url,
         var_dir=var_dir,
         token_file=settings.rasa_token_file,
+        settings=settings,
     )
 
 
