@@ -439,6 +439,14 @@ def main() -> None:
             f"  portal      {settings.portal_url}/docs",
             flush=True,
         )
+        if settings.scaled:
+            print(
+                f"  scaled      HAProxy on :{settings.rasa_port} -> Rasa replicas on "
+                f"{', '.join(map(str, settings.rasa_replica_ports))}; :{settings.actions_port}"
+                f" -> action servers on {', '.join(map(str, settings.action_replica_ports))}\n"
+                f"              PostgreSQL :{settings.postgres_port}, Redis :{settings.redis_port}",
+                flush=True,
+            )
         if args.chat:
             from bot.chat import chat
 
