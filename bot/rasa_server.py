@@ -38,8 +38,8 @@ logger = logging.getLogger("bot.rasa_server")
 
 ACTION_SERVER_DOWN = "utter_action_server_down"
 # How long one message may wait for the action server, all its custom actions together: the
-# actions' own back-end deadline (2.5 s) fits inside, and the citizen hears back within ~3 s.
-DEFAULT_ACTION_TIMEOUT_SECONDS = 2.8
+# actions' own back-end deadline (2.2 s) fits inside, and the citizen hears back within ~3 s.
+DEFAULT_ACTION_TIMEOUT_SECONDS = 2.5
 
 
 def with_auth_token(argv: list[str], environ: dict[str, str]) -> list[str]:

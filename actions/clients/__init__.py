@@ -53,7 +53,7 @@ class ClientSettings:
     # The action answers within ~3 s: one call waits at most `deadline`, every attempt and
     # back-off included; one attempt of a read at most `timeout`.
     timeout: float = 1.5
-    deadline: float = 2.5
+    deadline: float = 2.2
     retries: int = 2
     breaker_failures: int = 3
     breaker_cooldown: float = 30.0

@@ -52,7 +52,7 @@ class BaseClient:
         *,
         api_key: str | None = None,
         timeout: float = 1.5,
-        deadline: float = 2.5,
+        deadline: float = 2.2,
         retries: int = 2,
         backoff: float = 0.2,
         breaker: CircuitBreaker | None = None,

@@ -153,7 +153,7 @@ async def test_a_refused_connection_is_retried_within_the_deadline() -> None:
 
 def test_settings_come_from_the_environment_with_sane_defaults() -> None:
     default = ClientSettings.from_env({})
-    assert (default.timeout, default.deadline, default.retries) == (1.5, 2.5, 2)
+    assert (default.timeout, default.deadline, default.retries) == (1.5, 2.2, 2)
     assert (default.breaker_failures, default.breaker_cooldown) == (3, 30.0)
     assert default.deadline < 3  # the citizen's answer comes within 3 s
     tuned = ClientSettings.from_env(

@@ -264,6 +264,14 @@ async def test_a_failed_validation_keeps_slots_filled_before_this_message(
     assert rasa_server._restore_form_slots("action_dossier_status", tracker, domain) == []
 
 
+def test_the_actions_deadline_fits_in_rasas_wait() -> None:
+    """An action whose back end is slow answers "service unavailable" before Rasa gives up."""
+    from actions.clients import ClientSettings
+
+    margin = rasa_server.DEFAULT_ACTION_TIMEOUT_SECONDS - ClientSettings().deadline
+    assert margin >= 0.2
+
+
 def test_the_timeout_comes_from_the_environment() -> None:
     assert rasa_server.action_timeout({}) == rasa_server.DEFAULT_ACTION_TIMEOUT_SECONDS < 3
     assert rasa_server.action_timeout({"ACTION_TIMEOUT_SECONDS": "1.5"}) == 1.5
