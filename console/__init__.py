@@ -1,0 +1,1 @@
+"""The content service (Rasa NLG endpoint) and the staff console: console/README.md."""
