@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from actions.clients import set_clients
 from actions.identity_store import IdentityStore, set_identity_store
 from tests.actions.helpers import FakeBackends
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture()
@@ -24,3 +26,12 @@ def identity_store() -> Iterator[IdentityStore]:
     set_identity_store(store)
     yield store
     set_identity_store(None)
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of this test only (no persistence); ``.stop()``/``.start()`` it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

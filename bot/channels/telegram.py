@@ -43,7 +43,6 @@ from telegram.request import HTTPXRequest
 from bot.channels.common import (
     MAX_BODY_BYTES,
     KeyedLocks,
-    LruDict,
     RetryPolicy,
     call_with_retry,
     loggable_text,
@@ -52,7 +51,7 @@ from bot.channels.common import (
     read_limited_body,
     split_text,
 )
-from bot.channels.state import SeenIds, StateUnavailable, default_seen_ids
+from bot.channels.state import ChannelState, StateUnavailable, default_channel_state
 from bot.logmask import PiiFilter
 
 logger = logging.getLogger(__name__)
@@ -69,6 +68,9 @@ DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 TEXT_LIMIT = 4000
 CALLBACK_DATA_LIMIT = 64
 SHORT_ID_PREFIX = "~cb:"
+# How long a button with a long payload can still be pressed, and a /lang choice remembered.
+CALLBACK_TTL_SECONDS = 7 * 24 * 3600.0
+LANGUAGE_TTL_SECONDS = 30 * 24 * 3600.0
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows "typing…" for about 5 seconds per action
 SHORT_TITLE = 18  # buttons whose titles are all this short go two to a row
 CUSTOM_METHODS = frozenset(
@@ -159,23 +161,37 @@ def chat_id_from_sender(sender_id: str) -> int | str:
 class CallbackStore:
     """Maps Rasa button payloads to Telegram ``callback_data`` (at most 64 bytes) and back.
 
-    Short payloads travel as they are; longer ones get a stable short id kept in memory. After
-    a restart an old long-payload button is reported as expired (``button_expired``).
+    Short payloads travel as they are; longer ones get a stable short id (a hash of the
+    payload) kept in the channel state for ``CALLBACK_TTL_SECONDS``, so a press reaching any
+    replica, also after a restart, finds it. An older button is reported as expired
+    (``button_expired``).
     """
 
-    def __init__(self, max_size: int = 10_000) -> None:
-        self._payloads: LruDict[str, str] = LruDict(max_size)
+    def __init__(self, state: ChannelState, ttl_seconds: float = CALLBACK_TTL_SECONDS) -> None:
+        self.state = state
+        self.ttl_seconds = ttl_seconds
 
-    def encode(self, payload: str) -> str:
-        if len(payload.encode()) <= CALLBACK_DATA_LIMIT and not payload.startswith(SHORT_ID_PREFIX):
+    @staticmethod
+    def fits(payload: str) -> bool:
+        return len(payload.encode()) <= CALLBACK_DATA_LIMIT and not payload.startswith(
+            SHORT_ID_PREFIX
+        )
+
+    async def encode(self, payload: str) -> str:
+        """Raises ``StateUnavailable`` if a long payload cannot be kept."""
+        if self.fits(payload):
             return payload
         short = SHORT_ID_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:24]
-        self._payloads.set(short, payload)
+        await self.state.put(STATE_CHANNEL, f"callback:{short}", payload, self.ttl_seconds)
         return short
 
-    def decode(self, data: str) -> str | None:
+    async def decode(self, data: str) -> str | None:
+        """The payload of a pressed button; ``None`` if it has expired.
+
+        Raises ``StateUnavailable`` if the store cannot answer.
+        """
         if data.startswith(SHORT_ID_PREFIX):
-            return self._payloads.get(data)
+            return await self.state.get(STATE_CHANNEL, f"callback:{data}")
         return data
 
 
@@ -205,19 +221,30 @@ async def _deliver(
     return False
 
 
-def build_keyboard(
+async def build_keyboard(
     buttons: Sequence[Mapping[str, Any]], callbacks: CallbackStore
-) -> InlineKeyboardMarkup:
-    """Rasa buttons (``title``, ``payload`` or ``url``) -> an inline keyboard."""
+) -> InlineKeyboardMarkup | None:
+    """Rasa buttons (``title``, ``payload`` or ``url``) -> an inline keyboard.
+
+    A button whose long payload cannot be kept (channel state down) is left out, logged; the
+    others still go, and ``None`` if none is left.
+    """
     keys: list[InlineKeyboardButton] = []
     for button in buttons:
         title = str(button.get("title") or button.get("payload") or "")
         url = button.get("url")
         if url:
             keys.append(InlineKeyboardButton(title, url=str(url)))
-        else:
-            payload = str(button.get("payload") or title)
-            keys.append(InlineKeyboardButton(title, callback_data=callbacks.encode(payload)))
+            continue
+        payload = str(button.get("payload") or title)
+        try:
+            data = await callbacks.encode(payload)
+        except StateUnavailable as exc:
+            logger.error("telegram: button %r left out: %s", title, exc)
+            continue
+        keys.append(InlineKeyboardButton(title, callback_data=data))
+    if not keys:
+        return None
     per_row = 2 if all(len(str(key.text)) <= SHORT_TITLE for key in keys) else 1
     rows = [keys[i : i + per_row] for i in range(0, len(keys), per_row)]
     return InlineKeyboardMarkup(rows)
@@ -241,7 +268,7 @@ async def send_rasa_reply(
     text = str(reply.get("text") or "")
     buttons = reply.get("buttons") or reply.get("quick_replies") or []
     chunks = split_text(text, TEXT_LIMIT)
-    markup = build_keyboard(buttons, callbacks) if buttons else None
+    markup = await build_keyboard(buttons, callbacks) if buttons else None
     if markup is not None and not chunks:
         logger.warning("telegram: buttons without text cannot be sent; skipped (chat %s)", chat_id)
         markup = None
@@ -329,17 +356,31 @@ class TelegramConversations:
 
     Handles commands (/start, /help, /lang, /vi, /en), button presses (callback queries,
     answered at once), content Rasa cannot read, and the "typing…" indicator while Rasa works.
+    A chat's /lang choice is kept in the channel state (``callbacks.state``), like the buttons.
     """
 
     def __init__(self, bot: Bot, callbacks: CallbackStore, retry: RetryPolicy) -> None:
         self.bot = bot
         self.callbacks = callbacks
         self.retry = retry
-        self._languages: LruDict[str, str] = LruDict(50_000)
+        self.state = callbacks.state
 
-    def language(self, chat_id: int | str, language_code: str | None) -> str:
+    async def language(self, chat_id: int | str, language_code: str | None) -> str:
         """The chat's language for protocol fallbacks: /lang choice, else the user's app."""
-        return self._languages.get(str(chat_id)) or normalise_language(language_code)
+        try:
+            chosen = await self.state.get(STATE_CHANNEL, f"language:{chat_id}")
+        except StateUnavailable as exc:
+            logger.warning("telegram: language of chat %s unknown: %s", chat_id, exc)
+            chosen = None
+        return chosen or normalise_language(language_code)
+
+    async def remember_language(self, chat_id: int | str, language: str) -> None:
+        try:
+            await self.state.put(
+                STATE_CHANNEL, f"language:{chat_id}", language, LANGUAGE_TTL_SECONDS
+            )
+        except StateUnavailable as exc:
+            logger.warning("telegram: language of chat %s not kept: %s", chat_id, exc)
 
     async def send_protocol(self, chat_id: int | str, key: str, language: str) -> None:
         await send_rasa_reply(
@@ -363,15 +404,16 @@ class TelegramConversations:
         code = user.language_code if user else None
         metadata = {"platform": "telegram", "language_code": code}
         if not message.text:
-            await self.send_protocol(chat_id, "unsupported_content", self.language(chat_id, code))
+            language = await self.language(chat_id, code)
+            await self.send_protocol(chat_id, "unsupported_content", language)
             return
-        text = self._command_to_text(chat_id, message.text)
+        text = await self._command_to_text(chat_id, message.text)
         if text is None:
-            await self.send_protocol(chat_id, "lang_usage", self.language(chat_id, code))
+            await self.send_protocol(chat_id, "lang_usage", await self.language(chat_id, code))
             return
         await self.forward(chat_id, text, metadata, deliver)
 
-    def _command_to_text(self, chat_id: int | str, text: str) -> str | None:
+    async def _command_to_text(self, chat_id: int | str, text: str) -> str | None:
         """Map bot commands to Rasa payloads; ``None`` means "show the /lang usage"."""
         if not text.startswith("/"):
             return text
@@ -383,7 +425,7 @@ class TelegramConversations:
                 return None
             command = argument
         if command in ("vi", "en"):
-            self._languages.set(str(chat_id), command)
+            await self.remember_language(chat_id, command)
         if command in COMMANDS:
             return COMMANDS[command]
         # An unknown command: pass its words on as plain text, never as an intent payload.
@@ -397,12 +439,17 @@ class TelegramConversations:
             chat_id=query.from_user.id,
         )
         chat_id = query.message.chat.id if query.message else query.from_user.id
-        metadata = {"platform": "telegram", "language_code": query.from_user.language_code}
-        payload = self.callbacks.decode(query.data or "")
+        code = query.from_user.language_code
+        metadata = {"platform": "telegram", "language_code": code}
+        try:
+            payload = await self.callbacks.decode(query.data or "")
+        except StateUnavailable as exc:
+            logger.error("telegram: button pressed in chat %s unreadable: %s", chat_id, exc)
+            language = normalise_language(code)
+            await self.send_protocol(chat_id, "service_unavailable", language)
+            return
         if payload is None:
-            await self.send_protocol(
-                chat_id, "button_expired", self.language(chat_id, query.from_user.language_code)
-            )
+            await self.send_protocol(chat_id, "button_expired", await self.language(chat_id, code))
             return
         await self.forward(chat_id, payload, metadata, deliver)
 
@@ -445,8 +492,9 @@ class TelegramInput(InputChannel):
     ``TELEGRAM_WEBHOOK_SECRET`` (set the same value as ``secret_token`` in setWebhook) and a body
     of at most 64 KiB. Once authenticated, the webhook always answers 200, even when sending a
     reply failed, so that Telegram does not redeliver the update forever; the citizen's message
-    has reached Rasa. Each ``update_id`` is recorded in the persistent ``SeenIds`` store before
-    it is handled, so a redelivery, also after a restart, is dropped.
+    has reached Rasa. Each ``update_id`` is recorded in the shared ``ChannelState`` before it is
+    handled, so a redelivery, also after a restart or on another replica, is dropped; long
+    button payloads and /lang choices live there too (``default_channel_state()``).
     """
 
     @classmethod
@@ -459,11 +507,11 @@ class TelegramInput(InputChannel):
         return cls(TelegramSettings.from_env(overrides=credentials or {}))
 
     def __init__(
-        self, settings: TelegramSettings | None = None, *, seen: SeenIds | None = None
+        self, settings: TelegramSettings | None = None, *, state: ChannelState | None = None
     ) -> None:
         self.settings = settings or TelegramSettings.from_env()
-        self.callbacks = CallbackStore()
-        self.seen = seen or default_seen_ids()
+        self.state = state or default_channel_state()
+        self.callbacks = CallbackStore(self.state)
         self._bot: Bot | None = None
         self._conversations: TelegramConversations | None = None
         self._locks = KeyedLocks()
@@ -508,7 +556,7 @@ class TelegramInput(InputChannel):
         if bot is not None:
             with contextlib.suppress(Exception):
                 await bot.shutdown()
-        await self.seen.aclose()
+        await self.state.aclose()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("telegram_ptb_webhook", __name__)
@@ -556,7 +604,7 @@ class TelegramInput(InputChannel):
                 logger.warning("telegram: unreadable update refused: %s", type(exc).__name__)
                 return response.json({"status": "bad request"}, status=400)
             try:
-                duplicate = await self.seen.seen_before(STATE_CHANNEL, str(update.update_id))
+                duplicate = await self.state.seen_before(STATE_CHANNEL, str(update.update_id))
             except StateUnavailable as exc:
                 # Not knowing whether it was handled, let Telegram deliver it again later.
                 logger.error("telegram: update %s not handled: %s", update.update_id, exc)

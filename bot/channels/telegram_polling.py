@@ -7,12 +7,12 @@ forwards each message to Rasa's REST channel (``POST {RASA_URL}/webhooks/rest/we
 3.6) as sender ``telegram:<chat_id>`` with ``input_channel: telegram_ptb`` (so channel-specific
 responses match the webhook mode), and sends the replies with the same ``send_rasa_reply`` as the
 webhook. Settings: TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, RASA_URL (default
-http://127.0.0.1:5005), RASA_TIMEOUT_SECONDS (default 60), CHANNEL_STATE_DB (see
-``bot.channels.state``).
+http://127.0.0.1:5005), RASA_TIMEOUT_SECONDS (default 60), SHARED_STATE_URL or CHANNEL_STATE_DB
+(see ``bot.channels.state``).
 
 An update is confirmed to Telegram only by the next getUpdates call, so after a crash or a
-restart Telegram sends the last batch again; its update ids are in the persistent ``SeenIds``
-store (shared with the webhook), so they are not handled twice.
+restart Telegram sends the last batch again; its update ids are in the ``ChannelState`` store
+(shared with the webhook), so they are not handled twice.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bot.channels.common import (
     RetryPolicy,
     call_with_retry,
 )
-from bot.channels.state import SeenIds, StateUnavailable, default_seen_ids
+from bot.channels.state import ChannelState, StateUnavailable, default_channel_state
 from bot.channels.telegram import (
     CHANNEL_NAME,
     SENDER_PREFIX,
@@ -129,24 +129,24 @@ class TelegramPoller:
         *,
         poll_timeout: int = 25,
         bot: Bot | None = None,
-        seen: SeenIds | None = None,
+        state: ChannelState | None = None,
     ) -> None:
         self.settings = settings
         self.rasa = rasa
         self.poll_timeout = poll_timeout
         self.bot = bot or make_bot(settings, get_updates_timeout=poll_timeout)
-        self.callbacks = CallbackStore()
+        self.state = state or default_channel_state()
+        self.callbacks = CallbackStore(self.state)
         self.conversations = TelegramConversations(self.bot, self.callbacks, settings.retry)
         self.tasks = BackgroundTasks()
         self._locks = KeyedLocks()
-        self.seen = seen or default_seen_ids()
 
     async def deliver(self, chat_id: int | str, text: str, metadata: dict[str, Any]) -> None:
         try:
             replies = await self.rasa.send(f"{SENDER_PREFIX}{chat_id}", text, metadata)
         except RasaUnavailable as exc:
             logger.error("telegram polling: Rasa unavailable for chat %s: %s", chat_id, exc)
-            language = self.conversations.language(chat_id, metadata.get("language_code"))
+            language = await self.conversations.language(chat_id, metadata.get("language_code"))
             await self.conversations.send_protocol(chat_id, "service_unavailable", language)
             return
         for reply in replies:
@@ -193,7 +193,7 @@ class TelegramPoller:
                 continue
             for update in updates:
                 try:
-                    duplicate = await self.seen.seen_before(STATE_CHANNEL, str(update.update_id))
+                    duplicate = await self.state.seen_before(STATE_CHANNEL, str(update.update_id))
                 except StateUnavailable as exc:
                     # The offset stays before this update, so the next getUpdates brings it back.
                     logger.error("telegram polling: update %s held back: %s", update.update_id, exc)
@@ -208,7 +208,7 @@ class TelegramPoller:
 
     async def aclose(self) -> None:
         await self.rasa.aclose()
-        await self.seen.aclose()
+        await self.state.aclose()
         try:
             await self.bot.shutdown()
         except TelegramError:

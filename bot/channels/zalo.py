@@ -24,7 +24,7 @@ A webhook call is checked in this order, each step before any work the next one 
 most 64 KiB (else 413); signature over the raw bytes, with the timestamp read from them by a
 bounded pattern, so a forged body is never parsed (else 401); timestamp within the replay
 window (else 401 ``stale``); only then ``json.loads``; then ``msg_id`` (or event, sender and
-timestamp) through the persistent ``SeenIds`` store, so a redelivery is handled once.
+timestamp) through the shared ``ChannelState`` store, so a redelivery is handled once.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from bot.channels.common import (
     read_limited_body,
     split_text,
 )
-from bot.channels.state import SeenIds, StateUnavailable, default_seen_ids
+from bot.channels.state import ChannelState, StateUnavailable, default_channel_state
 from bot.logmask import PiiFilter
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ INTERACTION_EVENTS = frozenset({"follow", "user_click_chatnow", "user_submit_inf
 TIMESTAMP_PATTERN = re.compile(rb'"timestamp"\s{0,32}:\s{0,32}"?(\d{1,16})(?!\d)')
 DEFAULT_REPLAY_WINDOW_SECONDS = 300.0
 MAX_FUTURE_SECONDS = 60.0  # clock skew we tolerate for an event stamped in the future
+# Numbered choices hold until the user's next message; one left unanswered goes after a day.
+CHOICES_TTL_SECONDS = 24 * 3600.0
 
 Clock = Callable[[], float]
 
@@ -220,20 +222,40 @@ class InteractionLog:
 
 
 class ButtonChoices:
-    """The choices last offered to each user, so a reply "2" means the second button."""
+    """The choices last offered to each user, so a reply "2" means the second button.
 
-    def __init__(self) -> None:
-        self._choices: LruDict[str, list[str]] = LruDict(100_000)
+    Kept in the channel state (shared by every replica: the answer may reach another one than
+    the offer) for one turn: the next message of the user takes them, whatever it says.
+    """
 
-    def offer(self, user_id: str, payloads: Sequence[str]) -> None:
-        self._choices.set(user_id, list(payloads))
+    def __init__(self, state: ChannelState, ttl_seconds: float = CHOICES_TTL_SECONDS) -> None:
+        self.state = state
+        self.ttl_seconds = ttl_seconds
 
-    def resolve(self, user_id: str, text: str) -> str:
-        """The payload for a numeric answer to the last choices; the choices hold one turn."""
-        choices = self._choices.pop(user_id)
+    @staticmethod
+    def key(user_id: str) -> str:
+        return f"choices:{user_id}"
+
+    async def offer(self, user_id: str, payloads: Sequence[str]) -> None:
+        """Raises ``StateUnavailable`` if the choices cannot be kept."""
+        value = json.dumps(list(payloads), ensure_ascii=False)
+        await self.state.put(CHANNEL_NAME, self.key(user_id), value, self.ttl_seconds)
+
+    async def resolve(self, user_id: str, text: str) -> str:
+        """The payload for a numeric answer to the last choices; the choices hold one turn.
+
+        Raises ``StateUnavailable`` if the choices cannot be read.
+        """
+        raw = await self.state.pop(CHANNEL_NAME, self.key(user_id))
         answer = text.strip().rstrip(".")
-        if choices and answer.isdigit() and 1 <= int(answer) <= len(choices):
-            return choices[int(answer) - 1]
+        if raw is None or not answer.isdigit():
+            return text
+        try:
+            choices = json.loads(raw)
+        except ValueError:
+            return text
+        if isinstance(choices, list) and 1 <= int(answer) <= len(choices):
+            return str(choices[int(answer) - 1])
         return text
 
 
@@ -395,7 +417,11 @@ class ZaloOutput(OutputChannel):
         for chunk in chunks[:-1]:
             await self._send(user_id, {"text": chunk})
         payloads = [str(b.get("payload") or b.get("title") or "") for b in buttons]
-        self.choices.offer(user_id, payloads)
+        try:
+            await self.choices.offer(user_id, payloads)
+        except StateUnavailable as exc:
+            # The buttons still work (they carry their payloads); a typed number will not.
+            logger.error("zalo: choices for user %s not kept: %s", user_id, exc)
         zalo_buttons = to_zalo_buttons(buttons)
         if zalo_buttons is not None:
             template = {"type": "template", "payload": {"buttons": zalo_buttons}}
@@ -438,7 +464,10 @@ class ZaloInput(InputChannel):
     """Rasa input channel for Zalo OA webhooks (``/webhooks/zalo/webhook``).
 
     ``clock`` (seconds since the epoch) serves the replay window and the customer-service
-    window; ``seen`` is the de-duplication store (SQLite at ``CHANNEL_STATE_DB`` by default).
+    window; ``state`` keeps the de-duplication ids and the numbered choices
+    (``default_channel_state()``: Redis at ``SHARED_STATE_URL``, else SQLite at
+    ``CHANNEL_STATE_DB``). The customer-service window (``InteractionLog``) stays in memory: a
+    reply always goes out from the replica that received the message it answers.
     """
 
     @classmethod
@@ -456,15 +485,15 @@ class ZaloInput(InputChannel):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.time,
-        seen: SeenIds | None = None,
+        state: ChannelState | None = None,
     ) -> None:
         self.settings = settings or ZaloSettings.from_env()
         self.clock = clock
         self.client = ZaloClient(self.settings, transport=transport)
         self.interactions = InteractionLog(self.settings, clock=clock)
-        self.choices = ButtonChoices()
+        self.state = state or default_channel_state()
+        self.choices = ButtonChoices(self.state)
         self.tasks = BackgroundTasks()
-        self.seen = seen or default_seen_ids()
         self._locks = KeyedLocks()
         if not self.settings.app_id or not self.settings.oa_secret_key:
             logger.error("zalo: ZALO_APP_ID / ZALO_OA_SECRET_KEY not set; every webhook is refused")
@@ -480,7 +509,7 @@ class ZaloInput(InputChannel):
     async def aclose(self) -> None:
         await self.tasks.wait_idle()
         await self.client.aclose()
-        await self.seen.aclose()
+        await self.state.aclose()
 
     async def _process_text(
         self,
@@ -490,7 +519,12 @@ class ZaloInput(InputChannel):
         message_id: str | None,
     ) -> None:
         async with self._locks.hold(user_id):
-            text = self.choices.resolve(user_id, text)
+            try:
+                text = await self.choices.resolve(user_id, text)
+            except StateUnavailable as exc:
+                logger.error(
+                    "zalo: choices of user %s unreadable; text passed on: %s", user_id, exc
+                )
             logger.debug("zalo: user %s -> rasa: %s", user_id, loggable_text(text))
             try:
                 await on_new_message(
@@ -532,7 +566,7 @@ class ZaloInput(InputChannel):
             return "ignored"
         # Events without a msg_id (user_submit_info, ...) are told apart by who, what and when.
         key = f"msg:{message_id}" if message_id else f"event:{event}:{user_id}:{timestamp}"
-        if await self.seen.seen_before(CHANNEL_NAME, key):
+        if await self.state.seen_before(CHANNEL_NAME, key):
             logger.info("zalo: %s delivered twice; ignored", key)
             return "duplicate"
         self.interactions.note_user(user_id, str(message_id) if message_id else None)

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.channels.common import MAX_BODY_BYTES, RetryPolicy, protocol_text
-from bot.channels.state import SqliteSeenIds
+from bot.channels.state import (
+    ChannelState,
+    RedisChannelState,
+    SqliteChannelState,
+    StateUnavailable,
+)
 from bot.channels.telegram import (
     SECRET_HEADER,
     TelegramInput,
@@ -40,10 +45,13 @@ def state_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every channel of these tests keeps its de-duplication state in a file of its own."""
     path = tmp_path / "channel_state.db"
     monkeypatch.setenv("CHANNEL_STATE_DB", str(path))
+    monkeypatch.delenv("SHARED_STATE_URL", raising=False)
     return path
 
 
-def make_channel(api: FakeTelegramApi, **changes: object) -> TelegramInput:
+def make_channel(
+    api: FakeTelegramApi, state: ChannelState | None = None, **changes: object
+) -> TelegramInput:
     settings = TelegramSettings(
         token=api.token,
         webhook_secret=SECRET,
@@ -51,7 +59,7 @@ def make_channel(api: FakeTelegramApi, **changes: object) -> TelegramInput:
         timeout_seconds=2.0,
         retry=FAST_RETRY,
     )
-    return TelegramInput(replace(settings, **changes))  # type: ignore[arg-type]
+    return TelegramInput(replace(settings, **changes), state=state)  # type: ignore[arg-type]
 
 
 def greet_with_buttons(message: object) -> list[dict]:
@@ -211,20 +219,22 @@ async def test_lang_without_a_known_language_shows_usage_in_the_chats_language(f
     assert fake_telegram.sent_texts() == [protocol_text("lang_usage", "en")]
 
 
+STICKER = {
+    "sticker": {
+        "file_id": "f",
+        "file_unique_id": "u",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+    }
+}
+
+
 async def test_non_text_message_gets_the_protocol_fallback(fake_telegram):
     rasa = RecordingRasa()
-    sticker = {
-        "sticker": {
-            "file_id": "f",
-            "file_unique_id": "u",
-            "width": 1,
-            "height": 1,
-            "is_animated": False,
-            "is_video": False,
-            "type": "regular",
-        }
-    }
-    update = telegram_message_update(1, text=None, **sticker)
+    update = telegram_message_update(1, text=None, **STICKER)
     async with serve_channel(make_channel(fake_telegram), rasa) as client:
         reply = await client.post("/webhooks/telegram_ptb/webhook", json=update, headers=HEADERS)
     assert reply.status_code == 200
@@ -409,11 +419,102 @@ async def test_body_of_exactly_64_kib_is_accepted(fake_telegram):
 async def test_state_store_failing_answers_503_so_telegram_redelivers(fake_telegram, tmp_path):
     """Not knowing whether an update was handled, the channel neither guesses nor drops it."""
     rasa = RecordingRasa()
-    channel = make_channel(fake_telegram)
-    channel.seen = SqliteSeenIds(tmp_path)  # a directory: SQLite cannot open it
+    channel = make_channel(fake_telegram, state=SqliteChannelState(tmp_path))  # a directory
     async with serve_channel(channel, rasa) as client:
         reply = await client.post(
             "/webhooks/telegram_ptb/webhook", json=telegram_message_update(1), headers=HEADERS
         )
     assert reply.status_code == 503
     assert rasa.messages == []
+
+
+LONG_PAYLOAD = (
+    '/inform{"dossier_code":"000.00.10.H26-261110-0001","procedure":"birth_registration"}'
+)
+
+
+def offer_long_payload(message: object) -> list[dict]:
+    if message.text == "xin chào":  # type: ignore[attr-defined]
+        return [
+            {
+                "text": "Chọn hồ sơ",
+                "buttons": [
+                    {"title": "Hồ sơ 1", "payload": LONG_PAYLOAD},
+                    {"title": "Lệ phí", "payload": "/ask_fee"},
+                ],
+            }
+        ]
+    return [{"text": "Đã nhận."}]
+
+
+async def post_update(client, update: dict) -> object:
+    return await client.post("/webhooks/telegram_ptb/webhook", json=update, headers=HEADERS)
+
+
+async def test_two_replicas_on_one_redis_share_buttons_languages_and_update_ids(
+    fake_telegram, redis_server
+):
+    """A button offered by one replica is pressed on another; what /en chose, and which updates
+    were handled, are known to both."""
+    rasa = RecordingRasa(offer_long_payload)
+    one = make_channel(fake_telegram, state=RedisChannelState(redis_server.url))
+    two = make_channel(fake_telegram, state=RedisChannelState(redis_server.url))
+    async with serve_channel(one, rasa) as first, serve_channel(two, rasa) as second:
+        await post_update(first, telegram_message_update(1))
+        [offered] = fake_telegram.calls_to("sendMessage")
+        data = offered.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        assert data.startswith("~cb:")
+        pressed = await post_update(second, telegram_callback_update(2, data))
+        again = await post_update(second, telegram_message_update(1))
+        await post_update(first, telegram_message_update(3, text="/en"))
+        await post_update(second, telegram_message_update(4, text=None, **STICKER))
+    assert pressed.json() == {"status": "ok"}
+    assert again.json() == {"status": "duplicate"}
+    assert rasa.texts == ["xin chào", LONG_PAYLOAD, switch_language_payload("en")]
+    assert fake_telegram.sent_texts()[-1] == protocol_text("unsupported_content", "en")
+
+
+async def test_redis_down_answers_503_and_the_redelivery_once_it_is_back_is_handled(
+    fake_telegram, redis_server
+):
+    rasa = RecordingRasa(reply=lambda message: [{"text": "Đã nhận."}])
+    channel = make_channel(
+        fake_telegram, state=RedisChannelState(redis_server.url, timeout_seconds=0.5)
+    )
+    async with serve_channel(channel, rasa) as client:
+        redis_server.stop()
+        down = await post_update(client, telegram_message_update(5, text="một"))
+        redis_server.start()
+        back = await post_update(client, telegram_message_update(5, text="một"))
+        twice = await post_update(client, telegram_message_update(5, text="một"))
+    assert down.status_code == 503
+    assert back.json() == {"status": "ok"}
+    assert twice.json() == {"status": "duplicate"}
+    assert rasa.texts == ["một"]
+
+
+class ValuesDown(SqliteChannelState):
+    """De-duplication works, values do not: the store failing between two calls."""
+
+    async def put(self, channel: str, key: str, value: str, ttl_seconds: float) -> None:
+        raise StateUnavailable("values down")
+
+    async def get(self, channel: str, key: str) -> str | None:
+        raise StateUnavailable("values down")
+
+
+async def test_buttons_that_cannot_be_kept_are_left_out_and_a_press_gets_an_apology(
+    fake_telegram, tmp_path, caplog
+):
+    rasa = RecordingRasa(offer_long_payload)
+    channel = make_channel(fake_telegram, state=ValuesDown(tmp_path / "state.db"))
+    async with serve_channel(channel, rasa) as client:
+        await post_update(client, telegram_message_update(1))
+        pressed = await post_update(client, telegram_callback_update(2, "~cb:" + "0" * 24))
+    [offered, apology] = fake_telegram.calls_to("sendMessage")
+    keys = [key for row in offered.params["reply_markup"]["inline_keyboard"] for key in row]
+    assert [key["callback_data"] for key in keys] == ["/ask_fee"]
+    assert pressed.json() == {"status": "ok"}
+    assert apology.params["text"] == protocol_text("service_unavailable", "vi")
+    assert rasa.texts == ["xin chào"]
+    assert any("left out" in record.getMessage() for record in caplog.records)

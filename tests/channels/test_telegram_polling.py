@@ -28,6 +28,7 @@ def state_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every channel of these tests keeps its de-duplication state in a file of its own."""
     path = tmp_path / "channel_state.db"
     monkeypatch.setenv("CHANNEL_STATE_DB", str(path))
+    monkeypatch.delenv("SHARED_STATE_URL", raising=False)
     return path
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.channels import zalo as zalo_module
 from bot.channels.common import MAX_BODY_BYTES, RetryPolicy, protocol_text
-from bot.channels.state import SqliteSeenIds
+from bot.channels.state import RedisChannelState, SqliteChannelState, StateUnavailable
 from bot.channels.zalo import (
     SIGNATURE_HEADER,
     ZaloInput,
@@ -43,6 +43,7 @@ def state_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every channel of these tests keeps its de-duplication state in a file of its own."""
     path = tmp_path / "channel_state.db"
     monkeypatch.setenv("CHANNEL_STATE_DB", str(path))
+    monkeypatch.delenv("SHARED_STATE_URL", raising=False)
     return path
 
 
@@ -585,11 +586,94 @@ async def test_body_of_exactly_64_kib_is_accepted(channel):
 
 
 async def test_state_store_failing_answers_503_and_nothing_reaches_rasa(zalo_api, clock, tmp_path):
-    broken = SqliteSeenIds(tmp_path)  # a directory: SQLite cannot open it
-    channel = ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock, seen=broken)
+    broken = SqliteChannelState(tmp_path)  # a directory: SQLite cannot open it
+    channel = ZaloInput(
+        SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock, state=broken
+    )
     rasa = RecordingRasa()
     async with serve_channel(channel, rasa) as client:
         reply = await post_event(client, text_event("xin chào"))
         await channel.tasks.wait_idle()
     assert reply.status_code == 503
     assert rasa.messages == []
+
+
+SIX_OPTIONS = [{"title": f"Thủ tục {i}", "payload": f'/choose{{"n":{i}}}'} for i in range(1, 7)]
+
+
+def offer_six(message: object) -> list[dict]:
+    if message.text == "xin chào":  # type: ignore[attr-defined]
+        return [{"text": "Bạn muốn hỏi thủ tục nào?", "buttons": SIX_OPTIONS}]
+    return []
+
+
+async def test_a_number_offered_on_one_replica_is_answered_on_another(
+    zalo_api, clock, redis_server
+):
+    """Two channel instances (two Rasa replicas) on one Redis: the list goes out from one, the
+    citizen's "2" reaches the other, and a redelivery to either is handled once."""
+    rasa = RecordingRasa(reply=offer_six)
+
+    def replica() -> ZaloInput:
+        state = RedisChannelState(redis_server.url)
+        return ZaloInput(
+            SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock, state=state
+        )
+
+    one, two = replica(), replica()
+    async with serve_channel(one, rasa) as first, serve_channel(two, rasa) as second:
+        await post_event(first, text_event("xin chào", msg_id="a"))
+        await one.tasks.wait_idle()
+        answer = await post_event(second, text_event("2", msg_id="b"))
+        again = await post_event(first, text_event("2", msg_id="b"))
+        await two.tasks.wait_idle()
+        later = await post_event(first, text_event("2", msg_id="c"))
+        await one.tasks.wait_idle()
+    assert "1. Thủ tục 1\n2. Thủ tục 2" in zalo_api.messages[0]["text"]
+    assert [r.json()["status"] for r in (answer, again, later)] == [
+        "forwarded",
+        "duplicate",
+        "forwarded",
+    ]
+    assert rasa.texts == ["xin chào", '/choose{"n":2}', "2"]  # the choices held one turn
+
+
+async def test_redis_down_answers_503_and_recovers_without_a_restart(zalo_api, clock, redis_server):
+    state = RedisChannelState(redis_server.url, timeout_seconds=0.5)
+    channel = ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock, state=state)
+    rasa = RecordingRasa()
+    async with serve_channel(channel, rasa) as client:
+        redis_server.stop()
+        down = await post_event(client, text_event("xin chào", msg_id="x"))
+        redis_server.start()
+        back = await post_event(client, text_event("xin chào", msg_id="x"))
+        await channel.tasks.wait_idle()
+    assert (down.status_code, down.json()) == (503, {"status": "unavailable"})
+    assert back.json() == {"status": "forwarded"}
+    assert rasa.texts == ["xin chào"]
+
+
+class ValuesDown(SqliteChannelState):
+    """De-duplication works, values do not: the store failing between two calls."""
+
+    async def put(self, channel: str, key: str, value: str, ttl_seconds: float) -> None:
+        raise StateUnavailable("values down")
+
+    async def pop(self, channel: str, key: str) -> str | None:
+        raise StateUnavailable("values down")
+
+
+async def test_choices_that_cannot_be_kept_still_show_and_a_number_goes_on_as_text(
+    zalo_api, clock, tmp_path, caplog
+):
+    state = ValuesDown(tmp_path / "state.db")
+    channel = ZaloInput(SETTINGS, transport=httpx.MockTransport(zalo_api), clock=clock, state=state)
+    rasa = RecordingRasa(reply=offer_six)
+    async with serve_channel(channel, rasa) as client:
+        await post_event(client, text_event("xin chào", msg_id="a"))
+        await channel.tasks.wait_idle()
+        await post_event(client, text_event("2", msg_id="b"))
+        await channel.tasks.wait_idle()
+    assert "2. Thủ tục 2" in zalo_api.messages[0]["text"]
+    assert rasa.texts == ["xin chào", "2"]
+    assert any("not kept" in record.getMessage() for record in caplog.records)
