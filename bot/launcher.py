@@ -98,6 +98,16 @@ def _actions(settings: Settings, name: str, port: int) -> Service:
     )
 
 
+def _content(settings: Settings) -> Service:
+    """The content service (Rasa's NLG endpoint) and staff console; one in scaled mode too."""
+    return Service(
+        "content",
+        [PY, "-m", "console"],
+        _ok(f"{settings.staff_url}/health"),
+        settings.content_env,
+    )
+
+
 def _scaled_infrastructure(settings: Settings) -> list[Service]:
     """PostgreSQL and Redis (unless given elsewhere), started before everything else."""
     from bot import scaled
@@ -159,6 +169,7 @@ def services(settings: Settings, model: str) -> list[Service]:
                 ),
             )
         )
+    found.append(_content(settings))
     if settings.scaled:
         found += [
             _actions(settings, f"actions-{i}", port)
@@ -436,9 +447,19 @@ def main() -> None:
             f"  Rasa REST   {settings.rasa_url}/webhooks/rest/webhook (development channel)\n"
             f"  Rasa API    {settings.rasa_url} (token in {settings.rasa_token_file})\n"
             f"  identity    {settings.identity_url}/docs\n"
-            f"  portal      {settings.portal_url}/docs",
+            f"  portal      {settings.portal_url}/docs\n"
+            f"  console     {settings.staff_url}/ (replies: review, publish, roll back;"
+            f" API at /api/docs)",
             flush=True,
         )
+        if settings.sandbox_mode:
+            from console.settings import DEFAULT_DEMO_PASSWORD, DEMO_ACCOUNTS
+
+            password = os.environ.get("DEMO_STAFF_PASSWORD") or DEFAULT_DEMO_PASSWORD
+            print(
+                f"  staff       {', '.join(DEMO_ACCOUNTS.values())} (password {password})",
+                flush=True,
+            )
         if settings.scaled:
             print(
                 f"  scaled      HAProxy on :{settings.rasa_port} -> Rasa replicas on "

@@ -50,6 +50,9 @@ class Settings:
     identity_port: int = field(default_factory=lambda: int(_env("IDENTITY_PORT", "8000")))
     portal_port: int = field(default_factory=lambda: int(_env("PORTAL_PORT", "8001")))
     webchat_port: int = field(default_factory=lambda: int(_env("WEBCHAT_PORT", "8080")))
+    # The content service and staff console (console/); unset: WEBCHAT_PORT + 10 (8090), so
+    # stacks started on other ports (tests, bench) never share one.
+    staff_port: int = field(default_factory=lambda: int(_env("STAFF_PORT", "0")))
     # The sandbox runs unless the actions are pointed at other (production) APIs.
     start_sandbox: bool = field(
         default_factory=lambda: (
@@ -127,6 +130,8 @@ class Settings:
             ]
         self.rasa_replicas = len(self.rasa_replica_ports)
         self.action_replicas = len(self.action_replica_ports)
+        if not self.staff_port:
+            self.staff_port = self.webchat_port + 10
         if self.postgres_dir is None:
             self.postgres_dir = self.var_dir / "postgres"
         if self.scaled and "ENDPOINTS" not in os.environ:
@@ -174,6 +179,10 @@ class Settings:
     def webchat_url(self) -> str:
         return f"http://{self.host}:{self.webchat_port}"
 
+    @property
+    def staff_url(self) -> str:
+        return f"http://{self.host}:{self.staff_port}"
+
     def secret(self, name: str, env_name: str, *, fresh: bool = False) -> str:
         """A secret from the environment, else one kept in var/secrets (0600), made once.
 
@@ -213,6 +222,10 @@ class Settings:
                     "CHANNEL_STATE_DB", str(self.var_dir / "channel_state.db")
                 ),
                 "RETENTION_DAYS": str(self.retention_days),
+                "CONTENT_SERVICE_URL": _env("CONTENT_SERVICE_URL", self.staff_url),
+                "CONTENT_DB_URL": _env(
+                    "CONTENT_DB_URL", f"sqlite:///{self.var_dir / 'content.db'}"
+                ),
                 "SANDBOX_MODE": "1" if self.sandbox_mode else "0",
                 "LOG_LEVEL": self.log_level,
                 "IDENTITY_API_URL": self.identity_url,
@@ -265,6 +278,15 @@ class Settings:
             "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
             "RASA_AUTH_TOKEN": self.secret("rasa_token", "RASA_AUTH_TOKEN", fresh=True),
             "WEBCHAT_SECRET": self.secret("webchat_secret", "WEBCHAT_SECRET"),
+        }
+
+    def content_env(self, env: dict[str, str]) -> dict[str, str]:
+        """Where the content service listens, and the key of its staff sessions."""
+        return {
+            **env,
+            "BIND_HOST": self.host,
+            "STAFF_PORT": str(self.staff_port),
+            "STAFF_SESSION_SECRET": self.secret("staff_session_secret", "STAFF_SESSION_SECRET"),
         }
 
     def actions_env(self, env: dict[str, str]) -> dict[str, str]:
