@@ -1,8 +1,10 @@
 """Identity proof: the citizen's ID number, then the one-time code the identity API sends by SMS.
 
 What the proof needs between turns (the full ID number, the verification id, then the token and
-the citizen's name) stays in the action server (actions/identity_store.py); the tracker only
-holds a masked ID number and a random handle, so nothing at rest can be replayed.
+the citizen's name) stays with the action servers (actions/identity_store.py: in memory, or
+encrypted in the shared Redis); the tracker only holds a masked ID number and a random handle, so
+nothing in the tracker store can be replayed. The store down: "service unavailable", the form
+ends, as when the identity API is down.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.clients import IdentityError, ServiceUnavailable, clients
 from actions.common import minutes
 from actions.identity_store import (
+    IdentityStoreUnavailable,
     Proof,
     client_ref,
     conversation_key,
@@ -38,10 +41,16 @@ def masked_id(id_number: str) -> str:
     return mask_pii(id_number)
 
 
-def failed(tracker: Tracker, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+async def failed(tracker: Tracker, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Slot values that end the identity form: it asks nothing more (see required_slots)."""
-    identity_store().forget(conversation_key(tracker))
+    await identity_store().forget(conversation_key(tracker))
     return {**STOP_EVENTS, "identity_failed": True, **(extra or {})}
+
+
+async def store_down(dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+    """The identity store cannot answer: say so, and end the form like any service outage."""
+    dispatcher.utter_message(response="utter_service_unavailable")
+    return await failed(tracker)
 
 
 def explain_refusal(dispatcher: CollectingDispatcher, exc: IdentityError) -> bool:
@@ -71,10 +80,15 @@ async def send_code(
         )
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
-        return failed(tracker)
+        return await failed(tracker)
     except IdentityError as exc:
-        return failed(tracker) if explain_refusal(dispatcher, exc) else {"id_number": None}
-    handle = identity_store().start(conversation_key(tracker), id_number, started.verification_id)
+        return await failed(tracker) if explain_refusal(dispatcher, exc) else {"id_number": None}
+    try:
+        handle = await identity_store().start(
+            conversation_key(tracker), id_number, started.verification_id
+        )
+    except IdentityStoreUnavailable:
+        return await store_down(dispatcher, tracker)
     dispatcher.utter_message(
         response=response,
         masked_phone=started.masked_phone,
@@ -127,7 +141,12 @@ class ValidateIdentityForm(FormValidationAction):
         if problem:
             dispatcher.utter_message(response="utter_invalid_id_number")
             return {"id_number": None}
-        pending = identity_store().pending(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
+        try:
+            pending = await identity_store().pending(
+                conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
+            )
+        except IdentityStoreUnavailable:
+            return await store_down(dispatcher, tracker)
         if pending is not None and pending.id_number == digits:
             return {"id_number": masked_id(digits)}  # a code was already sent for this number
         return await send_code(dispatcher, tracker, digits, "utter_code_sent")
@@ -153,7 +172,10 @@ class ValidateIdentityForm(FormValidationAction):
             return {"otp": None}
         store = identity_store()
         conversation, handle = conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
-        pending = store.pending(conversation, handle)
+        try:
+            pending = await store.pending(conversation, handle)
+        except IdentityStoreUnavailable:
+            return await store_down(dispatcher, tracker)
         if pending is None:
             # Expired, or the action server restarted: only a new code can prove anything.
             dispatcher.utter_message(response="utter_verification_restart")
@@ -162,7 +184,7 @@ class ValidateIdentityForm(FormValidationAction):
             verified = await clients().identity.confirm(pending.verification_id, code)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
-            return failed(tracker)
+            return await failed(tracker)
         except IdentityError as exc:
             if exc.code == "wrong_code" and exc.attempts_left > 0:
                 dispatcher.utter_message(
@@ -177,10 +199,14 @@ class ValidateIdentityForm(FormValidationAction):
                     dispatcher, tracker, pending.id_number, "utter_code_expired_resent"
                 )
             explain_refusal(dispatcher, exc)
-            return failed(tracker)
+            return await failed(tracker)
         lifetime = max(0, verified.expires_in - TOKEN_SAFETY_MARGIN_SECONDS)
         proof = Proof(verified.access_token, verified.full_name, time.time() + lifetime)
-        if not store.prove(conversation, handle, proof):
+        try:
+            proved = await store.prove(conversation, handle, proof)
+        except IdentityStoreUnavailable:
+            return await store_down(dispatcher, tracker)
+        if not proved:
             dispatcher.utter_message(response="utter_verification_restart")
             return {"otp": None, "id_number": None, HANDLE_SLOT: None}
         dispatcher.utter_message(
@@ -198,7 +224,13 @@ class ActionResendCode(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        pending = identity_store().pending(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
+        try:
+            pending = await identity_store().pending(
+                conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)
+            )
+        except IdentityStoreUnavailable:
+            values = await store_down(dispatcher, tracker)
+            return [SlotSet(name, value) for name, value in values.items()]
         if pending is None:
             # The form asks for the ID number next.
             return [SlotSet("id_number", None), SlotSet(HANDLE_SLOT, None)]
@@ -206,9 +238,9 @@ class ActionResendCode(Action):
         return [SlotSet(name, value) for name, value in values.items()]
 
 
-def forget_identity(tracker: Tracker) -> list[EventType]:
+async def forget_identity(tracker: Tracker) -> list[EventType]:
     """Drop the proof and whatever verification is under way in this conversation."""
-    identity_store().forget(conversation_key(tracker))
+    await identity_store().forget(conversation_key(tracker))
     return [SlotSet(name, value) for name, value in STOP_EVENTS.items()]
 
 
@@ -224,7 +256,7 @@ class ActionStopVerification(Action):
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),
-            *forget_identity(tracker),
+            *await forget_identity(tracker),
             SlotSet("pending_verification", False),
             SlotSet("identity_failed", False),
         ]
@@ -239,4 +271,4 @@ class ActionForgetIdentity(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        return forget_identity(tracker)
+        return await forget_identity(tracker)

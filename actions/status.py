@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.clients import PortalError, ServiceUnavailable, clients
 from actions.common import bullets, display_date, language, latest_entity_values
 from actions.identity import HANDLE_SLOT
-from actions.identity_store import conversation_key, identity_store
+from actions.identity_store import IdentityStoreUnavailable, conversation_key, identity_store
 from nlu.components.patterns import normalise_dossier_code
 
 # What each status means and what anyone holding the code should do (no personal detail).
@@ -25,20 +25,24 @@ STATUS_MEANING = {
 }
 
 
-def valid_token(tracker: Tracker) -> str | None:
-    """The identity token this conversation proved, if it has not expired (never a slot)."""
-    proof = identity_store().proof(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
+async def valid_token(tracker: Tracker) -> str | None:
+    """The identity token this conversation proved, if it has not expired (never a slot).
+
+    Raises ``IdentityStoreUnavailable`` when the store cannot answer.
+    """
+    proof = await identity_store().proof(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT))
     return proof.token if proof is not None else None
 
 
-def verifying(tracker: Tracker) -> bool:
+async def verifying(tracker: Tracker) -> bool:
     """A code was sent in this conversation and not yet confirmed."""
     store = identity_store()
-    return store.pending(conversation_key(tracker), tracker.get_slot(HANDLE_SLOT)) is not None
+    handle = tracker.get_slot(HANDLE_SLOT)
+    return await store.pending(conversation_key(tracker), handle) is not None
 
 
-def clear_token(tracker: Tracker) -> list[EventType]:
-    identity_store().forget(conversation_key(tracker))
+async def clear_token(tracker: Tracker) -> list[EventType]:
+    await identity_store().forget(conversation_key(tracker))
     return [SlotSet(HANDLE_SLOT, None)]
 
 
@@ -95,16 +99,23 @@ class ActionDossierStatus(Action):
         if tracker.get_slot("identity_failed"):
             # The identity form already explained why it stopped (locked, too many codes...).
             return done(SlotSet("identity_failed", False))
+        try:
+            token = await valid_token(tracker)
+            lapsed = bool(tracker.get_slot(HANDLE_SLOT)) and not token
+            lapsed = lapsed and not await verifying(tracker)
+        except IdentityStoreUnavailable:
+            # Not knowing whether this conversation proved anything: neither details nor an offer.
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return done()
         code = tracker.get_slot("dossier_code")
         if not code:
-            if valid_token(tracker):
+            if token:
                 dispatcher.utter_message(response="utter_ask_dossier_code")
             return done()
         lang = language(tracker)
-        token = valid_token(tracker)
-        if tracker.get_slot(HANDLE_SLOT) and not token and not verifying(tracker):
+        if lapsed:
             dispatcher.utter_message(response="utter_session_expired")
-            events += clear_token(tracker)
+            events += await clear_token(tracker)
         portal = clients().portal
         try:
             try:
@@ -113,7 +124,7 @@ class ActionDossierStatus(Action):
                 if exc.code != "invalid_token":
                     raise
                 dispatcher.utter_message(response="utter_session_expired")
-                events += clear_token(tracker)
+                events += await clear_token(tracker)
                 token = None
                 dossier = await portal.get_dossier(code, lang)
         except ServiceUnavailable:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from actions.clients import set_clients
-from actions.identity_store import IdentityStore, set_identity_store
+from actions.identity_store import MemoryIdentityStore, set_identity_store
 from tests.actions.helpers import FakeBackends
 from tests.redis_server import RedisServer
 
@@ -20,9 +20,9 @@ def backends() -> Iterator[FakeBackends]:
 
 
 @pytest.fixture(autouse=True)
-def identity_store() -> Iterator[IdentityStore]:
+def identity_store() -> Iterator[MemoryIdentityStore]:
     """Every test starts with no verification under way and nobody verified."""
-    store = IdentityStore()
+    store = MemoryIdentityStore()
     set_identity_store(store)
     yield store
     set_identity_store(None)

@@ -40,9 +40,9 @@ async def validate_id(value: str, slots: dict[str, Any] | None = None) -> tuple[
     return dispatcher, result
 
 
-def code_sent(store: IdentityStore, conversation: str = "test") -> dict[str, Any]:
+async def code_sent(store: IdentityStore, conversation: str = "test") -> dict[str, Any]:
     """Slots of a conversation at the code step (a code was sent for An's ID number)."""
-    handle = store.start(conversation, AN, "v-1")
+    handle = await store.start(conversation, AN, "v-1")
     return {"id_number": "*********234", "identity_ref": handle, "masked_phone": "*******678"}
 
 
@@ -82,7 +82,7 @@ async def test_a_sent_code_leaves_no_id_number_or_verification_id_in_the_slots(
     assert message(dispatcher, "utter_code_sent")["expires_minutes"] == 5
     assert result["id_number"] == "*********234"
     assert AN not in json.dumps(result) and "v-1" not in json.dumps(result)
-    pending = identity_store.pending("test", result["identity_ref"])
+    pending = await identity_store.pending("test", result["identity_ref"])
     assert pending is not None and pending.id_number == AN and pending.verification_id == "v-1"
 
 
@@ -120,7 +120,7 @@ async def test_wrong_code_says_how_many_attempts_are_left(
     backends: FakeBackends, identity_store: IdentityStore
 ) -> None:
     backends.identity = lambda r: json_response(400, {"error": "wrong_code", "attempts_left": 2})
-    dispatcher, result = await validate_otp("111 111", code_sent(identity_store))
+    dispatcher, result = await validate_otp("111 111", await code_sent(identity_store))
     assert json.loads(backends.requests[0].content) == {"code": "111111"}
     assert backends.requests[0].url.path == "/v1/verifications/v-1/confirm"
     assert responses(dispatcher) == ["utter_wrong_code"]
@@ -136,7 +136,7 @@ async def test_a_used_up_code_asks_for_a_new_one_without_sending_it(
         backends.identity = lambda r, b=body: json_response(
             410 if "exhausted" in str(b) else 400, b
         )
-        dispatcher, result = await validate_otp("111111", code_sent(identity_store))
+        dispatcher, result = await validate_otp("111111", await code_sent(identity_store))
         assert responses(dispatcher) == ["utter_code_exhausted"]
         assert result == {"otp": None}
         assert len(backends.requests) == 1  # no new code was requested
@@ -151,10 +151,10 @@ async def test_expired_code_sends_a_new_one(
         return json_response(201, {**STARTED, "verification_id": "v-2"})
 
     backends.identity = identity
-    dispatcher, result = await validate_otp("123456", code_sent(identity_store))
+    dispatcher, result = await validate_otp("123456", await code_sent(identity_store))
     assert responses(dispatcher) == ["utter_code_expired_resent"]
     assert json.loads(backends.requests[1].content)["id_number"] == AN
-    pending = identity_store.pending("test", result["identity_ref"])
+    pending = await identity_store.pending("test", result["identity_ref"])
     assert pending is not None and pending.verification_id == "v-2" and result["otp"] is None
 
 
@@ -162,28 +162,28 @@ async def test_right_code_keeps_the_token_in_the_action_server_not_the_tracker(
     backends: FakeBackends, identity_store: IdentityStore
 ) -> None:
     backends.identity = lambda r: json_response(200, TOKEN)
-    slots = code_sent(identity_store)
+    slots = await code_sent(identity_store)
     dispatcher, result = await validate_otp("482913", slots)
     assert responses(dispatcher) == ["utter_identity_verified"]
     assert result == {"otp": "verified"}
-    proof = identity_store.proof("test", slots["identity_ref"])
+    proof = await identity_store.proof("test", slots["identity_ref"])
     assert proof is not None and proof.token == "tok-an" and proof.full_name == "Nguyễn Văn An"
 
 
 async def test_typing_the_verified_marker_proves_nothing(
     backends: FakeBackends, identity_store: IdentityStore
 ) -> None:
-    slots = code_sent(identity_store)
+    slots = await code_sent(identity_store)
     dispatcher, result = await validate_otp("verified", slots)
     assert result == {"otp": None}
     assert responses(dispatcher) == ["utter_invalid_otp_format"]
-    assert identity_store.proof("test", slots["identity_ref"]) is None
+    assert await identity_store.proof("test", slots["identity_ref"]) is None
 
 
 async def test_an_id_number_at_the_code_step_never_sends_a_code(
     backends: FakeBackends, identity_store: IdentityStore
 ) -> None:
-    dispatcher, result = await validate_otp("079185005678", code_sent(identity_store))
+    dispatcher, result = await validate_otp("079185005678", await code_sent(identity_store))
     assert responses(dispatcher) == ["utter_code_step_expects_code"]
     assert message(dispatcher, "utter_code_step_expects_code")["masked_phone"] == "*******678"
     assert result == {"otp": None}
@@ -203,7 +203,7 @@ async def test_a_code_without_a_verification_under_way_starts_again(
 async def test_otp_must_be_six_digits(
     backends: FakeBackends, identity_store: IdentityStore
 ) -> None:
-    dispatcher, result = await validate_otp("12 34", code_sent(identity_store))
+    dispatcher, result = await validate_otp("12 34", await code_sent(identity_store))
     assert responses(dispatcher) == ["utter_invalid_otp_format"]
     assert backends.requests == []
 
@@ -223,11 +223,11 @@ async def test_resend_code_for_the_number_given_in_this_conversation(
 ) -> None:
     backends.identity = lambda r: json_response(201, {**STARTED, "verification_id": "v-3"})
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(slots=code_sent(identity_store), intent="resend_code")
+    tracker = make_tracker(slots=await code_sent(identity_store), intent="resend_code")
     events = await ActionResendCode().run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_code_resent"]
     assert json.loads(backends.requests[0].content)["id_number"] == AN
-    pending = identity_store.pending("test", slot_events(events)["identity_ref"])
+    pending = await identity_store.pending("test", slot_events(events)["identity_ref"])
     assert pending is not None and pending.verification_id == "v-3"
 
 
@@ -235,12 +235,12 @@ async def test_stop_and_goodbye_end_a_verification(
     backends: FakeBackends, identity_store: IdentityStore
 ) -> None:
     for action in (ActionStopVerification(), ActionForgetIdentity()):
-        handle = identity_store.start("test", AN, "v-1")
-        identity_store.prove("test", handle, Proof("tok-an", "An", time.time() + 600))
+        handle = await identity_store.start("test", AN, "v-1")
+        await identity_store.prove("test", handle, Proof("tok-an", "An", time.time() + 600))
         tracker = make_tracker(slots={"identity_ref": handle, "otp": "verified"})
         events = slot_events(await action.run(CollectingDispatcher(), tracker, {}))
         assert events["identity_ref"] is None and events["otp"] is None
-        assert identity_store.proof("test", handle) is None
+        assert await identity_store.proof("test", handle) is None
 
 
 async def test_starting_verification_clears_the_offer(backends: FakeBackends) -> None:

@@ -47,11 +47,12 @@ OWNER = {
 }
 
 
-def with_token(valid_for: float = 600, conversation: str = "test") -> dict[str, object]:
+async def with_token(valid_for: float = 600, conversation: str = "test") -> dict[str, object]:
     """Slots of a conversation that proved An's identity (the token itself is server-side)."""
     store = identity_store()
-    handle = store.start(conversation, "001090001234", "v-1")
-    store.prove(conversation, handle, Proof("tok-an", "Nguyễn Văn An", time.time() + valid_for))
+    handle = await store.start(conversation, "001090001234", "v-1")
+    proof = Proof("tok-an", "Nguyễn Văn An", time.time() + valid_for)
+    assert await store.prove(conversation, handle, proof)
     return {"dossier_code": CODE, "identity_ref": handle}
 
 
@@ -76,7 +77,7 @@ async def test_without_identity_only_public_status_and_an_offer(backends: FakeBa
 
 async def test_owner_sees_missing_document_and_next_step(backends: FakeBackends) -> None:
     backends.portal = lambda r: json_response(200, OWNER)
-    dispatcher, slots = await run_status(with_token())
+    dispatcher, slots = await run_status(await with_token())
     assert responses(dispatcher) == [
         "utter_dossier_detail",
         "utter_dossier_missing_documents",
@@ -92,7 +93,7 @@ async def test_owner_sees_missing_document_and_next_step(backends: FakeBackends)
 
 async def test_someone_elses_dossier_shows_public_status_only(backends: FakeBackends) -> None:
     backends.portal = lambda r: json_response(200, {**PUBLIC, "owner_match": False})
-    dispatcher, _ = await run_status(with_token())
+    dispatcher, _ = await run_status(await with_token())
     assert responses(dispatcher) == [
         "utter_dossier_public_status",
         "utter_status_supplement_required",
@@ -120,7 +121,7 @@ async def test_portal_down_gets_a_polite_answer(backends: FakeBackends) -> None:
 
 async def test_expired_identity_is_not_sent_and_citizen_is_told(backends: FakeBackends) -> None:
     backends.portal = lambda r: json_response(200, PUBLIC)
-    dispatcher, slots = await run_status(with_token(valid_for=-1))
+    dispatcher, slots = await run_status(await with_token(valid_for=-1))
     assert responses(dispatcher)[:2] == ["utter_session_expired", "utter_dossier_public_status"]
     assert slots["identity_ref"] is None
     assert "authorization" not in backends.requests[0].headers
@@ -133,7 +134,7 @@ async def test_token_refused_by_portal_falls_back_to_public(backends: FakeBacken
         return json_response(200, PUBLIC)
 
     backends.portal = portal
-    dispatcher, slots = await run_status(with_token())
+    dispatcher, slots = await run_status(await with_token())
     assert responses(dispatcher) == [
         "utter_session_expired",
         "utter_dossier_public_status",
@@ -184,13 +185,13 @@ async def test_new_question_without_code_forgets_old_code() -> None:
 async def test_a_handle_copied_into_another_conversation_unlocks_nothing(
     backends: FakeBackends,
 ) -> None:
-    stolen = with_token(conversation="telegram:42")
+    stolen = await with_token(conversation="telegram:42")
     thief = make_tracker(slots=stolen, sender_id="rest:telegram:42")
-    assert valid_token(thief) is None
+    assert await valid_token(thief) is None
     backends.portal = lambda r: json_response(200, PUBLIC)
     dispatcher = CollectingDispatcher()
     await ActionDossierStatus().run(dispatcher, thief, {})
     assert all("authorization" not in r.headers for r in backends.requests)
     assert "utter_dossier_detail" not in responses(dispatcher)
     owner = make_tracker(slots=stolen, sender_id="telegram:42")
-    assert valid_token(owner) == "tok-an"
+    assert await valid_token(owner) == "tok-an"
