@@ -184,3 +184,41 @@ def test_settings_come_from_the_environment_with_sane_defaults() -> None:
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         ClientSettings.from_env({name: value})
+
+
+async def test_the_catalogue_is_asked_once_and_answers_from_memory_when_the_portal_is_down() -> (
+    None
+):
+    calls = []
+    up = True
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if not up:
+            return json_response(500, {"error": "down"})
+        return json_response(200, {"id": "passport", "fee": "200.000 đồng"})
+
+    portal = client_of(PortalClient, handler, catalogue_ttl=60, catalogue_stale=3600)
+    first = await portal.get_procedure("passport", "vi")
+    first["fee"] = "changed by a caller"  # a caller's change does not leak into the cache
+    assert await portal.get_procedure("passport", "vi") == {"id": "passport", "fee": "200.000 đồng"}
+    assert len(calls) == 1  # the second question in the same minute is not sent
+    up = False
+    portal.catalogue_ttl = 0  # every entry is due again: the portal is asked and fails
+    assert (await portal.get_procedure("passport", "vi"))["fee"] == "200.000 đồng"
+    assert len(calls) == 2
+    with pytest.raises(ServiceUnavailable):  # nothing kept for this one
+        await portal.get_procedure("passport", "en")
+
+
+async def test_dossiers_are_never_kept() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return json_response(200, {"code": "000.00.10.H26-261110-0001", "status": "processing"})
+
+    portal = client_of(PortalClient, handler)
+    for _ in range(2):
+        await portal.get_dossier("000.00.10.H26-261110-0001", "vi")
+    assert len(calls) == 2

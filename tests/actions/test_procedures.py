@@ -7,6 +7,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import procedures
+from actions.clients import clients
 from actions.procedures import (
     ActionAskVariant,
     ActionProcedureInfo,
@@ -211,6 +212,7 @@ async def test_form_asks_for_the_case_only_where_it_matters(backends: FakeBacken
     ) == ["procedure", "variant"]
     backends.portal = lambda r: json_response(200, {**ID_CARD, "id": "x", "variants": []})
     procedures._variant_cache.clear()
+    clients().portal.forget_catalogue()
     assert await form.required_slots(
         ["procedure", "variant"], CollectingDispatcher(), with_variants, {}
     ) == ["procedure"]
