@@ -13,10 +13,9 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from sqlalchemy.engine import Engine
 
-from console import nlg
+from console import nlg, pages
 from console.api import Console, install_error_handlers
 from console.api import admin as admin_api
 from console.api import auth as auth_api
@@ -70,9 +69,5 @@ def create_app(settings: ConsoleSettings, engine: Engine | None = None) -> FastA
     app.include_router(auth_api.router)
     app.include_router(responses_api.router)
     app.include_router(admin_api.router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/api/docs")  # until the console's pages exist
-
+    pages.install(app)  # the staff console's pages (/, /signin, /responses, /audit, /static)
     return app
