@@ -19,6 +19,7 @@ from console import nlg, pages
 from console.api import Console, install_error_handlers
 from console.api import admin as admin_api
 from console.api import auth as auth_api
+from console.api import faq as faq_api
 from console.api import responses as responses_api
 from console.auth import ensure_demo_accounts
 from console.content import import_domain
@@ -69,5 +70,6 @@ def create_app(settings: ConsoleSettings, engine: Engine | None = None) -> FastA
     app.include_router(auth_api.router)
     app.include_router(responses_api.router)
     app.include_router(admin_api.router)
+    app.include_router(faq_api.router)
     pages.install(app)  # the staff console's pages (/, /signin, /responses, /audit, /static)
     return app
