@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from console import audit
 from console.models import AuditEntry, Version
 from tests.console.conftest import nlg_text
 
@@ -230,3 +232,30 @@ def test_viewing_is_audited_and_the_audit_names_who(client: TestClient, as_role:
     assert ("editor@demo.gov.vn", "viewed_versions") in seen
     logins = client.get("/api/audit", params={"actor": "editor@demo.gov.vn"}, headers=admin)
     assert "login" in [e["action"] for e in logins.json()["entries"]]
+
+
+def test_a_failure_half_way_through_a_publish_saves_nothing(
+    client: TestClient, as_role: Roles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    editor, reviewer = as_role("editor"), as_role("reviewer")
+    original = nlg_text(client, "utter_greet")
+    draft(client, editor, "Chào bạn!")
+    client.post(f"{GREET}/submit", headers=editor)
+    record = audit.record
+
+    def audit_fails(
+        session: object, actor: str, action: str, *args: object, **kwargs: object
+    ) -> None:
+        if action == "published":  # after the version, the live pointer and the counter moved
+            raise RuntimeError("the disk is full")
+        record(session, actor, action, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "record", audit_fails)
+    with pytest.raises(RuntimeError):
+        client.post(f"{GREET}/publish", headers=reviewer)
+    monkeypatch.setattr(audit, "record", record)
+    detail = client.get(GREET, headers=editor).json()
+    assert detail["live"]["version"] == 1
+    assert detail["working"]["state"] == "submitted"
+    assert client.app.state.console.published.refresh() is False  # type: ignore[attr-defined]
+    assert nlg_text(client, "utter_greet") == original
