@@ -169,11 +169,13 @@ def test_live_preview_shows_unsaved_text_per_channel_and_saves_nothing(client: T
 def test_an_editor_sees_no_publish_button_and_cannot_publish_through_the_form(
     client: TestClient,
 ) -> None:
-    csrf = page_sign_in(client, "editor")
+    # Someone else's submission, so that only the role hides the button.
+    csrf = page_sign_in(client, "admin")
     client.post(f"/responses/{FEE}/submit", data={"csrf": csrf, "text.vi": NEW_FEE})
+    csrf = page_sign_in(client, "editor")
     page = client.get(f"/responses/{FEE}").text
     assert 'id="state">submitted<' in page
-    assert "/publish" not in page and "Roll back" not in page
+    assert "/publish" not in page and "Roll back" not in page and "Send back" not in page
     answer = client.post(f"/responses/{FEE}/publish", data={"csrf": csrf})
     assert answer.status_code == 403
     assert fee_text(client) == "Lệ phí cấp hộ chiếu: 200.000 đồng"
