@@ -5,7 +5,9 @@ IDENTITY_API_KEY, PORTAL_API_KEY, API_TIMEOUT_SECONDS (one attempt of a read),
 API_DEADLINE_SECONDS (a whole call, retries included), API_RETRIES, BREAKER_FAILURES (failed
 calls in a row that open a back end's breaker), BREAKER_COOLDOWN_SECONDS (how long it stays
 open before a trial call), CLIENT_REF_SECRET (keys the conversation references sent to the
-identity API; random per process when unset). Clients are built on first use, not at import.
+identity API; random per process when unset), CONTENT_SERVICE_URL and CONTENT_INTERNAL_TOKEN
+(the content service's internal routes: published FAQ entries, unanswered questions). Clients
+are built on first use, not at import.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class ClientSettings:
     breaker_failures: int = 3
     breaker_cooldown: float = 30.0
     client_ref_secret: str = ""
+    content_url: str = "http://127.0.0.1:8090"
+    content_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
@@ -92,6 +96,8 @@ class ClientSettings:
             breaker_failures=whole("BREAKER_FAILURES", cls.breaker_failures, 1),
             breaker_cooldown=number("BREAKER_COOLDOWN_SECONDS", cls.breaker_cooldown),
             client_ref_secret=env.get("CLIENT_REF_SECRET") or secrets.token_hex(16),
+            content_url=env.get("CONTENT_SERVICE_URL") or cls.content_url,
+            content_token=env.get("CONTENT_INTERNAL_TOKEN") or "",
         )
 
     def build(self) -> Clients:

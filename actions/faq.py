@@ -1,0 +1,296 @@
+"""FAQ entries the communications team publishes in the content service, answered without
+retraining when the NLU recognises no intent (the `nlu_fallback` rule).
+
+The message and every published question are accent-folded with everyday abbreviations
+expanded ("cccd" -> "can cuoc cong dan": nlu.components.text, the NLU's own normalisation),
+then compared as character n-gram TF-IDF vectors (cosine). Below THRESHOLD the usual fallback
+(actions/fallback.py) runs and the question is reported, masked, as unanswered.
+
+The published entries come from `GET /internal/faq/published`, asked again (with the last ETag,
+so usually a 304) when a fallback message arrives and the last attempt is more than
+REFRESH_SECONDS old: a publish or a withdrawal counts from the next message after ~2 s. The
+content service down or slow: the entries last fetched keep answering (as replies keep their
+last published wording), none fetched yet: the usual fallback; never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from actions.clients import ClientSettings
+from actions.common import language
+from actions.fallback import ActionClarify
+from bot.logmask import mask_pii
+from nlu.components.patterns import DOSSIER_CODE
+from nlu.components.text import normalise_token
+
+logger = logging.getLogger(__name__)
+
+# Measured on sample entries (tests/actions/test_faq.py): rephrasings without diacritics or
+# with abbreviations score 0.67-1.0, unrelated questions 0.0-0.2 (with the NLU examples as
+# background; without it, "cccd" alone scored 0.6 against an entry about children's cards).
+THRESHOLD = 0.45
+REFRESH_SECONDS = 2.0
+FETCH_TIMEOUT = 0.5  # one refresh; the citizen's whole message has ACTION_TIMEOUT_SECONDS
+# How long a message waits for a refresh in progress (a rebuilt index takes about a second):
+# after that it is answered from the previous index and the refresh lands for the next one.
+REFRESH_WAIT = 1.0
+NLU_DIR = Path(__file__).resolve().parent.parent / "nlu"
+BACKGROUND_STEP = 2  # every other NLU example: half the fitting time, the same separation
+REPORT_TIMEOUT = 0.5
+INTERNAL_HEADER = "X-Internal-Token"
+MAX_REPORTED = 500  # characters of an unanswered question sent to the content service
+_TOKEN = re.compile(r"[^\W_]+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def normalise(text: str) -> str:
+    """Folded words with abbreviations expanded; long numbers and codes become one lemma."""
+    return " ".join(normalise_token(token) for token in _TOKEN.findall(text))
+
+
+@functools.lru_cache(maxsize=1)
+def background() -> tuple[str, ...]:
+    """The NLU's training examples (vi and en), normalised: they give the n-grams every question
+    shares ("o dau", "can cuoc cong dan", "khong") a low weight. Read once, off the event loop."""
+    examples: set[str] = set()
+    for path in sorted(NLU_DIR.glob("*/*.yml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for item in data.get("nlu") or []:
+            for line in str(item.get("examples") or "").splitlines():
+                line = re.sub(r"\[([^\]]*)\][({][^)}]*[)}]", r"\1", line.strip())
+                if line.startswith("- "):
+                    examples.add(normalise(line[2:]))
+    return tuple(sorted(examples))[::BACKGROUND_STEP]
+
+
+def vectoriser() -> TfidfVectorizer:
+    """Character 3-5-grams within words: robust to typos, missing accents, word order."""
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+
+
+def mask(text: str) -> str:
+    """What may be kept of a citizen's question: no ID number, phone, one-time code, dossier
+    code or email in full (bot/logmask.py's rule, and codes and emails on top)."""
+    text = _EMAIL.sub("[email]", text)
+    text = DOSSIER_CODE.sub("[code]", text)
+    return mask_pii(text)[:MAX_REPORTED]
+
+
+def _in_window(entry: dict[str, Any], today: str) -> bool:
+    start, end = entry.get("valid_from"), entry.get("valid_until")
+    return (not start or start <= today) and (not end or today <= end)
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: dict[str, Any]
+    score: float
+
+    def reply(self, lang: str) -> str:
+        """The entry's answer in the citizen's language, then its source link."""
+        answers = self.entry.get("answer") or {}
+        answer = str(answers.get(lang) or answers.get("vi") or "").strip()
+        source = str(self.entry.get("source") or "").strip()
+        return f"{answer}\n{source}" if source else answer
+
+
+class FaqIndex:
+    """Every phrasing (vi and en) of the published entries, as vectors."""
+
+    def __init__(self, entries: Sequence[dict[str, Any]], threshold: float = THRESHOLD) -> None:
+        self.entries = list(entries)
+        self.threshold = threshold
+        self._rows: list[int] = []  # phrasing row -> index in self.entries
+        texts: list[str] = []
+        for position, entry in enumerate(self.entries):
+            for phrasings in (entry.get("questions") or {}).values():
+                for phrasing in phrasings or []:
+                    folded = normalise(str(phrasing))
+                    if folded:
+                        texts.append(folded)
+                        self._rows.append(position)
+        self._vectoriser = vectoriser().fit([*texts, *background()]) if texts else None
+        self._matrix = self._vectoriser.transform(texts) if self._vectoriser else None
+
+    def best(self, text: str, today: str | None = None) -> Match | None:
+        """The closest entry valid today, if it scores at least the threshold."""
+        query = normalise(text)
+        if self._vectoriser is None or self._matrix is None or not query:
+            return None
+        today = today or datetime.date.today().isoformat()
+        # Rows are L2-normalised, so the dot product is the cosine.
+        scores = (self._matrix @ self._vectoriser.transform([query]).T).toarray().ravel()
+        found: Match | None = None
+        for row, score in enumerate(scores):
+            entry = self.entries[self._rows[row]]
+            if score >= self.threshold and (found is None or score > found.score):
+                if _in_window(entry, today):
+                    found = Match(entry, float(score))
+        return found
+
+
+class FaqSource:
+    """The content service's published entries, refreshed on use; unanswered questions sent
+    back fire-and-forget."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str = "",
+        *,
+        refresh_seconds: float = REFRESH_SECONDS,
+        timeout: float = FETCH_TIMEOUT,
+        report_timeout: float = REPORT_TIMEOUT,
+        threshold: float = THRESHOLD,
+        refresh_wait: float = REFRESH_WAIT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers[INTERNAL_HEADER] = token
+        self._refresh_seconds = refresh_seconds
+        self._timeout = timeout
+        self._report_timeout = report_timeout
+        self._threshold = threshold
+        self._transport = transport
+        self._clock = clock
+        self._client: httpx.AsyncClient | None = None
+        self._refresh_wait = refresh_wait
+        self._refreshing: asyncio.Task[None] | None = None
+        self._etag: str | None = None
+        self._attempted_at: float | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.index: FaqIndex | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, headers=self._headers, transport=self._transport
+            )
+        return self._client
+
+    async def current(self) -> FaqIndex | None:
+        """The index, refreshed first if the last attempt is older than refresh_seconds."""
+        now = self._clock()
+        due = self._attempted_at is None or now - self._attempted_at >= self._refresh_seconds
+        if due and (self._refreshing is None or self._refreshing.done()):
+            self._attempted_at = now
+            self._refreshing = asyncio.create_task(self._refresh())
+        if self._refreshing is not None and not self._refreshing.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._refreshing), self._refresh_wait)
+        return self.index
+
+    async def _refresh(self) -> None:
+        headers = {"If-None-Match": self._etag} if self._etag else {}
+        try:
+            answer = await self._http().get(
+                "/internal/faq/published", headers=headers, timeout=self._timeout
+            )
+            if answer.status_code == 304:
+                return
+            answer.raise_for_status()
+            entries = answer.json()["entries"]
+            if not isinstance(entries, list):
+                raise ValueError("entries is not a list")
+            index = await asyncio.to_thread(FaqIndex, entries, self._threshold)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            logger.warning(
+                "FAQ entries not refreshed (%s): keeping %s",
+                type(exc).__name__,
+                "the last ones" if self.index else "none",
+            )
+            return
+        self.index = index
+        self._etag = answer.headers.get("ETag")
+
+    async def lookup(self, text: str) -> Match | None:
+        index = await self.current()
+        return index.best(text) if index is not None else None
+
+    def report_unanswered(self, text: str, lang: str) -> None:
+        """Send the masked question without waiting for it (a failure is only logged)."""
+        task = asyncio.create_task(self._report(mask(text), lang))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _report(self, masked: str, lang: str) -> None:
+        try:
+            answer = await self._http().post(
+                "/internal/unanswered",
+                json={"text": masked, "language": lang},
+                timeout=self._report_timeout,
+            )
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.info("unanswered question not recorded (%s)", type(exc).__name__)
+
+    async def drain(self) -> None:
+        """Wait for the refresh and the reports in flight (tests, shutdown)."""
+        waiting = [*self._pending, *([self._refreshing] if self._refreshing else [])]
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+
+_source: FaqSource | None = None
+
+
+def faq_source() -> FaqSource:
+    """The process-wide source, built from the environment on first use."""
+    global _source
+    if _source is None:
+        settings = ClientSettings.from_env()
+        _source = FaqSource(settings.content_url, settings.content_token)
+    return _source
+
+
+def set_faq_source(value: FaqSource | None) -> None:
+    """Replace the source (tests hand in one built on httpx.MockTransport)."""
+    global _source
+    _source = value
+
+
+class ActionAnswerFaqOrFallback(Action):
+    """The nlu_fallback rule's step: a published FAQ answer if one is close enough, else the
+    usual fallback (likely topics as buttons, then the hotline)."""
+
+    def name(self) -> str:
+        return "action_answer_faq_or_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = str(tracker.latest_message.get("text") or "")
+        typed = bool(text.strip()) and not text.startswith("/")  # not a button's payload
+        source = faq_source()
+        match = await source.lookup(text) if typed else None
+        if match is not None:
+            logger.info("FAQ entry %s answered (score %.2f)", match.entry.get("id"), match.score)
+            dispatcher.utter_message(text=match.reply(language(tracker)))
+            return []
+        if typed:
+            source.report_unanswered(text, language(tracker))
+        return await ActionClarify().run(dispatcher, tracker, domain)
