@@ -51,6 +51,18 @@ def rendering_state(tracker: DialogueStateTracker) -> dict[str, Any]:
     }
 
 
+class _QuietRequests(logging.Filter):
+    """httpx logs every request at INFO: not one line per reply for the content service."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) > 1 and str(args[1]).startswith(self.prefix))
+
+
 def _validator() -> Any:
     from jsonschema.validators import validator_for
 
@@ -80,6 +92,7 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
         self._client: httpx.AsyncClient | None = None
         self._poller: asyncio.Task[None] | None = None
         self._valid = _validator()
+        logging.getLogger("httpx").addFilter(_QuietRequests(self.url))
 
     # --- the three sources, in order ------------------------------------------------------
 

@@ -222,3 +222,14 @@ async def test_an_error_answer_falls_back_to_the_domain(
     nlg._client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: answer))
     assert (await greet(nlg, domain))["text"].startswith(DOMAIN_GREETING)
     await nlg.close()
+
+
+async def test_no_log_line_per_reply(domain: Domain, caplog: pytest.LogCaptureFixture) -> None:
+    nlg = generator(domain, "http://content.test")
+    nlg._client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, json={"text": "x"}))
+    )
+    with caplog.at_level("INFO"):
+        await greet(nlg, domain)
+    assert not [r for r in caplog.records if "content.test" in r.getMessage()]
+    await nlg.close()
