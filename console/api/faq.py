@@ -1,5 +1,7 @@
-"""FAQ entries: create a draft, edit it, submit, publish, withdraw; and the action server's read
-of what is published (`GET /internal/faq/published`, with an ETag to poll cheaply).
+"""FAQ entries: create a draft, edit it, submit, publish, withdraw; the action server's read of
+what is published (`GET /internal/faq/published`, with an ETag to poll cheaply); unanswered
+questions: recorded by the action server (`POST /internal/unanswered`), listed in groups
+(`GET /api/unanswered`), a group made into an FAQ draft (`POST /api/unanswered/{group}/faq`).
 
 Each request is one transaction: a refused or invalid request changes nothing. Internal routes
 answer loopback callers only, and only with the shared secret when one is set
@@ -18,6 +20,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from console import faq as store
+from console import unanswered
 from console.api import Console, ConsoleDep, Editor, Publisher, Reader
 from console.db import transaction
 
@@ -139,7 +142,7 @@ def today() -> str:
     return datetime.date.today().isoformat()
 
 
-@router.get("/internal/faq/published", dependencies=[Internal], include_in_schema=False)
+@router.get("/internal/faq/published", dependencies=[Internal])
 def published(
     response: Response,
     console: ConsoleDep,
@@ -157,3 +160,51 @@ def published(
     etag = f'"{counter}-{day}"'
     response.headers["ETag"] = etag
     return {"version": etag.strip('"'), "entries": entries}
+
+
+class Reported(BaseModel):
+    text: str = Field(..., min_length=1, max_length=4000)
+    language: str = Field("vi", regex="^(vi|en)$")
+
+
+class FromGroup(BaseModel):
+    """What a group lacks to be an FAQ draft; its questions become the phrasings."""
+
+    answer: Answer
+    source: str = Field(..., max_length=2000)
+    reviewed_on: datetime.date
+    valid_from: datetime.date | None = None
+    valid_until: datetime.date | None = None
+    questions_vi: List[str] = Field(default_factory=list, max_items=store.MAX_PHRASINGS)
+    questions_en: List[str] = Field(default_factory=list, max_items=store.MAX_PHRASINGS)
+
+
+@router.post("/internal/unanswered", status_code=202, dependencies=[Internal])
+def record_unanswered(body: Reported, console: ConsoleDep) -> dict[str, Any]:
+    with transaction(console.engine) as session:
+        unanswered.record(session, body.text, body.language)
+    return {"recorded": True}
+
+
+@router.get("/api/unanswered")
+def unanswered_groups(staff: Reader, console: ConsoleDep) -> dict[str, Any]:
+    """Open questions in groups of similar ones, the largest first."""
+    with transaction(console.engine) as session:
+        found = unanswered.groups(session)
+    return {"groups": [{k: v for k, v in g.items() if k != "ids"} for g in found]}
+
+
+@router.post("/api/unanswered/{group}/faq", status_code=201)
+def faq_from_group(
+    group: int, body: FromGroup, staff: Editor, console: ConsoleDep
+) -> dict[str, Any]:
+    extra = {
+        "answer": body.answer.dict(),
+        "source": body.source,
+        "reviewed_on": body.reviewed_on.isoformat(),
+        "valid_from": body.valid_from.isoformat() if body.valid_from else None,
+        "valid_until": body.valid_until.isoformat() if body.valid_until else None,
+        "questions": {"vi": body.questions_vi, "en": body.questions_en},
+    }
+    with transaction(console.engine) as session:
+        return unanswered.make_faq(session, staff, group, extra)

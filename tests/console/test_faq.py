@@ -178,3 +178,73 @@ def test_internal_read_needs_loopback_and_the_secret(
     assert published(local).status_code == 200
     with TestClient(create_app(settings), client=("203.0.113.9", 4000)) as remote:
         assert published(remote).status_code == 403
+
+
+def report(client: TestClient, text: str, language: str = "vi") -> None:
+    answer = client.post(
+        "/internal/unanswered",
+        json={"text": text, "language": language},
+        headers={"X-Internal-Token": TOKEN},
+    )
+    assert answer.status_code == 202, answer.text
+
+
+def test_unanswered_questions_are_grouped_and_one_group_becomes_a_draft(
+    local: TestClient, as_local_role: Headers
+) -> None:
+    for text in (
+        "đóng thuế đất ở đâu vậy",
+        "dong thue dat o dau",
+        "nộp thuế đất ở đâu ạ",
+        "con chó nhà tôi bị lạc",
+    ):
+        report(local, text)
+    editor = as_local_role("editor")
+    groups = local.get("/api/unanswered", headers=editor).json()["groups"]
+    assert [g["count"] for g in groups] == [3, 1]
+    assert local.get("/api/unanswered", headers=as_local_role("agent")).status_code == 403
+
+    body = {
+        "answer": {"vi": "Nộp thuế đất tại cơ quan thuế.", "en": "Pay land tax at the tax office."},
+        "source": "https://gdt.gov.vn/",
+        "reviewed_on": "2026-12-01",
+        "questions_en": ["Where do I pay land tax?"],
+    }
+    assert (
+        local.post(
+            f"/api/unanswered/{groups[0]['group']}/faq", json=body, headers=as_local_role("agent")
+        ).status_code
+        == 403
+    )
+    made = local.post(f"/api/unanswered/{groups[0]['group']}/faq", json=body, headers=editor)
+    assert made.status_code == 201, made.text
+    draft = made.json()["working"]
+    assert draft["state"] == "draft"
+    assert sorted(draft["content"]["questions"]["vi"]) == sorted(groups[0]["questions"])
+    assert draft["content"]["questions"]["en"] == ["Where do I pay land tax?"]
+    assert [g["count"] for g in local.get("/api/unanswered", headers=editor).json()["groups"]] == [
+        1
+    ]
+    missing = local.post(f"/api/unanswered/{groups[0]['group']}/faq", json=body, headers=editor)
+    assert missing.status_code == 404
+
+
+def test_unanswered_questions_are_kept_masked_whatever_is_sent(
+    local: TestClient, as_local_role: Headers
+) -> None:
+    report(local, "cccd của tôi là 079203001234, sđt 0912345678, mã 482913 sao chưa có")
+    [group] = local.get("/api/unanswered", headers=as_local_role("editor")).json()["groups"]
+    [text] = group["questions"]
+    for secret in ("079203001234", "0912345678", "482913"):
+        assert secret not in text
+    assert "*********234" in text
+
+
+def test_unanswered_questions_come_from_the_local_action_server_only(
+    local: TestClient, settings: ConsoleSettings
+) -> None:
+    body = {"text": "câu hỏi", "language": "vi"}
+    assert local.post("/internal/unanswered", json=body).status_code == 403
+    with TestClient(create_app(settings), client=("203.0.113.9", 4000)) as remote:
+        headers = {"X-Internal-Token": TOKEN}
+        assert remote.post("/internal/unanswered", json=body, headers=headers).status_code == 403
