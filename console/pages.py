@@ -57,7 +57,7 @@ CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 256 * 1024
 LANGUAGE_LABELS = {"vi": "Tiếng Việt", "en": "English"}
 # Where a reply's name can appear besides its definition: what Rasa and the actions utter.
-USED_IN = ("stories", "actions", "bot/rasa_server.py", "bot/domain", "tests/conversations")
+USED_IN = ("stories", "actions", "bot/rasa_server.py", "bot/domain")
 # Fixed messages a redirect may show (never text from the query string itself).
 NOTICES = {
     "saved": "Draft saved.",

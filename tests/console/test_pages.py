@@ -5,12 +5,14 @@ the workflow through the page forms, checked against the NLG endpoint Rasa calls
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from console.app import create_app
 from console.pages import SESSION_COOKIE
 from console.settings import DEFAULT_DEMO_PASSWORD, DEMO_ACCOUNTS
-from tests.console.conftest import nlg_text
+from tests.console.conftest import make_settings, nlg_text
 
 GREETING = "utter_greet"
 FEE = "utter_procedure_fee"
@@ -75,6 +77,23 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session(
     csrf = csrf_of(client.get("/responses").text)
     client.post("/signout", data={"csrf": csrf}, follow_redirects=False)
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_the_cookie_is_secure_off_loopback(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, host="10.0.0.5")
+    with TestClient(create_app(settings)) as client:  # plain http: TLS ends at a proxy
+        form = client.get("/signin")
+        answer = client.post(
+            "/signin",
+            data={
+                "csrf": csrf_of(form.text),
+                "email": DEMO_ACCOUNTS["editor"],
+                "password": DEFAULT_DEMO_PASSWORD,
+            },
+            follow_redirects=False,
+        )
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if SESSION_COOKIE in c)
+    assert "Secure" in cookie
 
 
 def test_wrong_password_is_refused_on_the_page(client: TestClient) -> None:
