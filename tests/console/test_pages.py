@@ -81,7 +81,8 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session(
 
 def test_the_cookie_is_secure_off_loopback(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, host="10.0.0.5")
-    with TestClient(create_app(settings)) as client:  # plain http: TLS ends at a proxy
+    # https: the browser would not send the sign-in form's Secure cookie back over http.
+    with TestClient(create_app(settings), base_url="https://console.example") as client:
         form = client.get("/signin")
         answer = client.post(
             "/signin",
