@@ -119,8 +119,9 @@ eval: install ## train project and default NLU pipelines, compare on the held-ou
 
 # The stock `rasa init` bot (built and cached in var/bench/stock/) against the project stack,
 # one after the other, at 1, 20 and 50 concurrent conversations; QUICK=1: levels 1 and 5, 5 s each.
-bench: install train ## load benchmark, stock bot vs project stack (var/bench/report.md); QUICK=1 smoke run
-	$(PY) -m bench $(if $(QUICK),--quick)
+# SCALED=1: the stock bot, then scaled mode with 1 and with 2 Rasa replicas (bench/README.md).
+bench: install train $(if $(SCALED),services) ## load benchmark, stock bot vs project stack (var/bench/report.md); QUICK=1 smoke run, SCALED=1 1 vs 2 replicas
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALED),--scaled)
 
 # DATA already names the training folders above, so only a DATA given on the command line counts.
 bench-nlu: install ## JointBERT-layout benchmark: make bench-nlu DATA=path/to/dataset

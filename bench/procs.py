@@ -1,9 +1,12 @@
 """CPU seconds and peak RSS of each service, read from /proc (Linux) every ~0.2 s.
 
 Every service is started in a session of its own (the launcher's and the stock bot's
-``start_new_session=True``), so a service's processes are exactly those whose session id is
-the service's pid: children (Sanic workers, uvicorn, multiprocessing helpers) are included.
-psutil is not among the project's dependencies; /proc gives the same two numbers.
+``start_new_session=True``), so a service's processes are those whose session id is the
+service's pid: children (Sanic workers, uvicorn, multiprocessing helpers) are included. A child
+that starts a session of its own is counted with the service it descends from: PostgreSQL's
+backends and background workers each call setsid(), so the postmaster's session holds the
+postmaster alone. psutil is not among the project's dependencies; /proc gives the same numbers.
+A process that exits between two samples keeps the CPU of its last sample only.
 """
 
 from __future__ import annotations
@@ -26,30 +29,51 @@ class Usage:
     peak_rss_bytes: int = 0
 
 
-def _stat(pid: str) -> tuple[int, float, int] | None:
-    """(session id, user+system CPU seconds, RSS bytes) of one process, None if it is gone."""
+def _stat(pid: str) -> tuple[int, int, float, int] | None:
+    """(parent pid, session id, user+system CPU seconds, RSS bytes) of one process, None if it
+    is gone."""
     try:
         raw = (PROC / pid / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may hold spaces: split after it.
     fields = raw[raw.rfind(")") + 2 :].split()
-    # fields[0] is field 3 of proc(5): session is 6, utime 14, stime 15, rss 24.
-    session = int(fields[3])
+    # fields[0] is field 3 of proc(5): ppid is 4, session 6, utime 14, stime 15, rss 24.
+    parent, session = int(fields[1]), int(fields[3])
     cpu = (int(fields[11]) + int(fields[12])) / _TICK
     rss = int(fields[21]) * _PAGE
-    return session, cpu, rss
+    return parent, session, cpu, rss
 
 
 def snapshot(sessions: set[int]) -> dict[int, tuple[int, float, int]]:
-    """pid -> (session, cpu seconds, rss bytes) of every process in ``sessions``."""
-    found: dict[int, tuple[int, float, int]] = {}
+    """pid -> (session, cpu seconds, rss bytes) of every process in ``sessions`` or descended
+    from one (then ``session`` is that ancestor's: the service it belongs to)."""
+    every: dict[int, tuple[int, int, float, int]] = {}
     for entry in os.scandir(PROC):
-        if not entry.name.isdigit():
-            continue
-        stat = _stat(entry.name)
-        if stat is not None and stat[0] in sessions:
-            found[int(entry.name)] = stat
+        if entry.name.isdigit():
+            stat = _stat(entry.name)
+            if stat is not None:
+                every[int(entry.name)] = stat
+    owner: dict[int, int | None] = {}
+
+    def service_of(pid: int) -> int | None:
+        chain = []
+        while pid in every and pid not in owner:
+            chain.append(pid)
+            if every[pid][1] in sessions:
+                owner[pid] = every[pid][1]
+                break
+            pid = every[pid][0]
+        found = owner.get(pid)
+        for seen in chain:
+            owner[seen] = found
+        return found
+
+    found: dict[int, tuple[int, float, int]] = {}
+    for pid, (_, _, cpu, rss) in every.items():
+        session = service_of(pid)
+        if session is not None:
+            found[pid] = (session, cpu, rss)
     return found
 
 

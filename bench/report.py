@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,34 +101,54 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b and not math.isnan(a) and not math.isnan(b) else "–"
 
 
-def _ratio_cells(project: Row, stock: Row) -> list[str]:
+def _ratio_cells(row: Row, base: Row) -> list[str]:
     return [
-        "project/stock",
-        str(project.concurrency),
+        f"{row.system}/{base.system}",
+        str(row.concurrency),
         "",
         "",
-        _ratio(project.throughput, stock.throughput),
-        _ratio(project.p50, stock.p50),
-        _ratio(project.p95, stock.p95),
-        _ratio(project.p99, stock.p99),
+        _ratio(row.throughput, base.throughput),
+        _ratio(row.p50, base.p50),
+        _ratio(row.p95, base.p95),
+        _ratio(row.p99, base.p99),
         "",
         "",
-        _ratio(project.cpu, stock.cpu),
-        _ratio(project.cpu_per_message, stock.cpu_per_message),
-        _ratio(project.rss, stock.rss),
+        _ratio(row.cpu, base.cpu),
+        _ratio(row.cpu_per_message, base.cpu_per_message),
+        _ratio(row.rss, base.rss),
     ]
 
 
+# Known systems first, in this order; any other name after them, alphabetically.
+ORDER = ("stock", "project", "scaled-1", "scaled-2")
+
+
+def system_order(names: Iterable[str]) -> list[str]:
+    known = {name: i for i, name in enumerate(ORDER)}
+    return sorted(set(names), key=lambda n: (known.get(n, len(ORDER)), n))
+
+
+def ratio_pairs(names: Iterable[str]) -> list[tuple[str, str]]:
+    """(system, base) pairs to print as system/base: every system against the stock bot, and
+    every scaled-N (N > 1) against scaled-1, what one replica more buys."""
+    present = system_order(names)
+    pairs = [(name, "stock") for name in present if name != "stock" and "stock" in present]
+    if "scaled-1" in present:
+        pairs += [
+            (name, "scaled-1")
+            for name in present
+            if name.startswith("scaled-") and name != "scaled-1"
+        ]
+    return pairs
+
+
 def table_rows(rows: list[Row]) -> list[list[str]]:
-    """One line per system and level, then the project/stock ratio of each level."""
+    """One line per system and level, then the ratios of each level (ratio_pairs)."""
     lines: list[list[str]] = []
     for level in sorted({r.concurrency for r in rows}):
         at = {r.system: r for r in rows if r.concurrency == level}
-        for system in ("stock", "project"):
-            if system in at:
-                lines.append(_cells(at[system]))
-        if "stock" in at and "project" in at:
-            lines.append(_ratio_cells(at["project"], at["stock"]))
+        lines += [_cells(at[system]) for system in system_order(at)]
+        lines += [_ratio_cells(at[system], at[base]) for system, base in ratio_pairs(at)]
     return lines
 
 
@@ -178,6 +198,26 @@ def note_lines(results: list[LevelResult]) -> list[str]:
     return lines
 
 
+# Stock and project keep the colours of earlier reports; other systems take the spare ones.
+COLOURS = {
+    "stock": "tab:blue",
+    "project": "tab:red",
+    "scaled-1": "tab:green",
+    "scaled-2": "tab:purple",
+}
+SPARE_COLOURS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+
+
+def colours(systems: Iterable[str]) -> dict[str, str]:
+    """A colour per system, distinct for up to len(COLOURS) + len(SPARE_COLOURS) systems."""
+    ordered = system_order(systems)
+    others = [name for name in ordered if name not in COLOURS]
+    return {
+        name: COLOURS.get(name) or SPARE_COLOURS[others.index(name) % len(SPARE_COLOURS)]
+        for name in ordered
+    }
+
+
 def plot(rows: list[Row], path: Path) -> None:
     import matplotlib
 
@@ -185,10 +225,8 @@ def plot(rows: list[Row], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (latency, throughput) = plt.subplots(1, 2, figsize=(10, 4))
-    for system, colour in (("stock", "tab:blue"), ("project", "tab:red")):
+    for system, colour in colours(r.system for r in rows).items():
         mine = sorted((r for r in rows if r.system == system), key=lambda r: r.concurrency)
-        if not mine:
-            continue
         x = [r.concurrency for r in mine]
         for field, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
             latency.plot(
@@ -226,7 +264,7 @@ def write_report(
     plot(rows, picture)
     notes = note_lines(results)
     body = [
-        "# Load benchmark: stock `rasa init` bot and the project stack",
+        "# Load benchmark: " + ", ".join(system_order(r.system for r in rows)),
         "",
         *settings,
         "",

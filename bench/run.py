@@ -2,6 +2,7 @@
 
 python -m bench                  # levels 1, 20, 50; 5 s warm-up + 30 s measured per level
 python -m bench --quick          # smoke run: levels 1 and 5, 1 s warm-up + 5 s measured
+python -m bench --scaled         # stock, then scaled mode with 1 and then 2 Rasa replicas
 """
 
 from __future__ import annotations
@@ -24,10 +25,21 @@ from bench.load import REQUEST_TIMEOUT, LevelResult, Script, run_level
 from bench.procs import Sampler
 from bench.scripts import ProjectScript, stock_script
 from bench.stock import STOCK_DIR, build_stock, rasa_version
-from bench.systems import BENCH_LIMITS, PROJECT_MODEL, System, project_stack, stock_bot
+from bench.systems import (
+    ACTION_SERVERS,
+    BENCH_LIMITS,
+    PROJECT_MODEL,
+    System,
+    project_stack,
+    replicas_of,
+    stock_bot,
+)
 from bot.settings import ROOT, VAR
 
 OUT_DIR = VAR / "bench"
+# Every system the benchmark knows, in the order a run measures them (stock first).
+SYSTEMS = ("stock", "project", "scaled-1", "scaled-2")
+SCALED_SYSTEMS = ["stock", "scaled-1", "scaled-2"]
 
 
 @dataclass
@@ -62,7 +74,7 @@ def _measure(system: System, script: Script, config: Config) -> list[LevelResult
         system.alive()
         rate = result.answered / result.duration if result.duration else 0.0
         print(
-            f"bench: {system.name:<7} {level:>3} conversations: {result.answered} messages,"
+            f"bench: {system.name:<8} {level:>3} conversations: {result.answered} messages,"
             f" {rate:.1f}/s, {result.error_count} errors, {result.lost} lost",
             flush=True,
         )
@@ -96,7 +108,7 @@ def _cpu_model() -> str:
 
 def _settings_lines(config: Config, load_before: tuple[float, ...]) -> list[str]:
     load_after = os.getloadavg()
-    return [
+    lines = [
         f"- run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {_git_commit()},"
         f" Rasa {rasa_version()}, project model {PROJECT_MODEL.relative_to(ROOT)}",
         f"- machine: {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()};"
@@ -106,15 +118,31 @@ def _settings_lines(config: Config, load_before: tuple[float, ...]) -> list[str]
         f" each {config.warmup:g} s warm-up (not counted) then {config.duration:g} s measured;"
         f" a message without a reply in {REQUEST_TIMEOUT:g} s is an error",
         "- REST channel on loopback; stock: `rasa init` project as generated (in-memory tracker"
-        " store, no action server); project: bot.launcher in sandbox mode (SQLite tracker store,"
-        " action server, sandbox APIs, web chat)",
-        "- sandbox limits raised for the benchmark only: "
-        + ", ".join(f"{k}={v}" for k, v in BENCH_LIMITS.items()),
+        " store, no action server)",
     ]
+    if "project" in config.systems:
+        lines.append(
+            "- project: bot.launcher in embedded sandbox mode (SQLite tracker store, one Rasa,"
+            " one action server, sandbox APIs, content service, web chat)"
+        )
+    scaled = [name for name in config.systems if name.startswith("scaled-")]
+    if scaled:
+        lines.append(
+            f"- {', '.join(scaled)}: bot.launcher in scaled sandbox mode with that many Rasa"
+            f" replicas and {ACTION_SERVERS} action servers behind HAProxy (conversations hashed"
+            " to replicas by sender), PostgreSQL tracker store, Redis lock store and shared state,"
+            " sandbox APIs, content service, web chat; CPU and RSS counted for every process of"
+            " each (PostgreSQL's forked backends included: they stay in the postmaster's session)"
+        )
+    lines.append(
+        "- sandbox limits raised for the benchmark only: "
+        + ", ".join(f"{k}={v}" for k, v in BENCH_LIMITS.items())
+    )
+    return lines
 
 
 def run(config: Config) -> tuple[list[LevelResult], str, Path]:
-    """Both systems one after the other; every process they started is stopped on return."""
+    """The systems one after the other; every process they started is stopped on return."""
     load_before = os.getloadavg()
     logs = config.out_dir / "logs"
     results: list[LevelResult] = []
@@ -125,18 +153,20 @@ def run(config: Config) -> tuple[list[LevelResult], str, Path]:
         with stock_bot(model, logs) as system:
             print(f"bench: stock bot up in {time.monotonic() - up:.0f}s", flush=True)
             results += _measure(system, stock_script, config)
-    if "project" in config.systems:
-        print("bench: starting the project stack", flush=True)
-        with tempfile.TemporaryDirectory(prefix="bench-project-") as tmp:
+    for name in (n for n in SYSTEMS if n in config.systems and n != "stock"):
+        replicas = replicas_of(name)
+        what = "the project stack" if replicas is None else f"scaled mode, {replicas} replica(s)"
+        print(f"bench: starting {what}", flush=True)
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             try:
                 up = time.monotonic()
-                with project_stack(Path(tmp)) as system:
-                    print(f"bench: project stack up in {time.monotonic() - up:.0f}s", flush=True)
+                with project_stack(Path(tmp), replicas=replicas) as system:
+                    print(f"bench: {name} up in {time.monotonic() - up:.0f}s", flush=True)
                     results += _measure(system, ProjectScript(), config)
             finally:  # keep the services' logs, the rest of the temporary var/ goes
-                shutil.rmtree(logs / "project", ignore_errors=True)
+                shutil.rmtree(logs / name, ignore_errors=True)
                 if (Path(tmp) / "logs").is_dir():
-                    shutil.copytree(Path(tmp) / "logs", logs / "project")
+                    shutil.copytree(Path(tmp) / "logs", logs / name)
     from bench.report import write_report
 
     printed, path = write_report(results, config.out_dir, _settings_lines(config, load_before))
@@ -161,7 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--levels", type=int, nargs="+", help="concurrency levels")
     parser.add_argument("--duration", type=float, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per level")
-    parser.add_argument("--systems", nargs="+", choices=["stock", "project"])
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="stock, then scaled mode with 1 and 2 Rasa replicas (instead of embedded mode)",
+    )
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, help="default: stock project")
     parser.add_argument("--out", type=Path, help=f"report folder (default {OUT_DIR})")
     args = parser.parse_args(argv)
     overrides = {
@@ -170,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
             ("levels", args.levels),
             ("duration", args.duration),
             ("warmup", args.warmup),
-            ("systems", args.systems),
+            ("systems", args.systems or (SCALED_SYSTEMS if args.scaled else None)),
             ("out_dir", args.out),
         )
         if value is not None

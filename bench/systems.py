@@ -1,11 +1,14 @@
-"""The two systems under load, each started on free loopback ports and always stopped."""
+"""The systems under load (the stock bot; the project stack, embedded or scaled), each started
+on free loopback ports and always stopped."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -127,52 +130,131 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = old
 
 
+ACTION_SERVERS = 2  # scaled mode's action servers, whatever the number of Rasa replicas
+
+
+def system_name(replicas: int | None) -> str:
+    """``project`` (embedded mode) or ``scaled-<replicas>``."""
+    return "project" if replicas is None else f"scaled-{replicas}"
+
+
+def replicas_of(name: str) -> int | None:
+    """The inverse of system_name: None for ``project``, N for ``scaled-N``."""
+    if name == "project":
+        return None
+    prefix, _, count = name.partition("-")
+    if prefix != "scaled" or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"not a project system: {name}")
+    return int(count)
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together while they are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 @contextmanager
-def project_stack(var_dir: Path, timeout: float = 300) -> Iterator[System]:
-    """The real launcher, as the end-to-end fixture starts it: sandbox mode, free ports, its
-    data in ``var_dir``, the trained models/current.tar.gz."""
+def _postgres_parent(scaled: bool) -> Iterator[Path | None]:
+    """As root PostgreSQL runs as the `postgres` user, who cannot enter a private temporary
+    folder: its data goes to a world-traversable folder of its own under /tmp, removed after."""
+    if not scaled:
+        yield None
+        return
+    parent = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    os.chmod(parent, 0o755)  # noqa: S103 (traversable by `postgres`; the data folder is 0700)
+    try:
+        yield parent
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@contextmanager
+def project_stack(
+    var_dir: Path, timeout: float = 300, replicas: int | None = None
+) -> Iterator[System]:
+    """The real launcher, as the end-to-end fixtures start it: sandbox mode, free ports, its
+    data in ``var_dir``, the trained models/current.tar.gz.
+
+    ``replicas`` None: embedded mode (one Rasa, one action server, SQLite), System ``project``.
+    ``replicas`` N: scaled mode, System ``scaled-N``: PostgreSQL, Redis, N Rasa replicas and
+    ACTION_SERVERS action servers behind HAProxy, which takes the Rasa port.
+    """
     from bot.launcher import Supervisor
 
     if not PROJECT_MODEL.exists():
         raise RuntimeError("no trained model: run `make train` (make bench does it)")
-    settings = Settings(
-        host="127.0.0.1",
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        identity_port=free_port(),
-        portal_port=free_port(),
-        webchat_port=free_port(),
-        start_sandbox=True,
-        sandbox_mode=True,
-        model=str(PROJECT_MODEL),
-        var_dir=var_dir,
-    )
-    with _environment(BENCH_LIMITS):
-        supervisor = Supervisor(settings, str(PROJECT_MODEL), log_to_files=True)
-        try:
-            supervisor.start(timeout=timeout)
-            token = (
-                os.environ.get("RASA_AUTH_TOKEN")
-                or settings.rasa_token_file.read_text(encoding="utf-8").strip()
-            )
-            services = {s.name: s.process.pid for s in supervisor.services if s.process}
+    scaled = replicas is not None
+    ports = free_ports(8 + (replicas or 0) + ACTION_SERVERS)
+    with _postgres_parent(scaled) as pg_parent:
+        extra: dict[str, object] = {}
+        if scaled:
+            assert replicas is not None and pg_parent is not None
+            extra = {
+                "rasa_replica_ports": [ports.pop() for _ in range(replicas)],
+                "action_replica_ports": [ports.pop() for _ in range(ACTION_SERVERS)],
+                "postgres_port": ports.pop(),
+                "redis_port": ports.pop(),
+                "postgres_dir": pg_parent / "data",
+            }
+        settings = Settings(
+            host="127.0.0.1",
+            rasa_port=ports.pop(),
+            actions_port=ports.pop(),
+            identity_port=ports.pop(),
+            portal_port=ports.pop(),
+            webchat_port=ports.pop(),
+            staff_port=ports.pop(),
+            start_sandbox=True,
+            sandbox_mode=True,
+            # Explicit: `make bench SCALED=1` puts SCALED=1 in the environment, which Settings
+            # would otherwise read for the embedded system too.
+            scaled=scaled,
+            model=str(PROJECT_MODEL),
+            var_dir=var_dir,
+            **extra,  # type: ignore[arg-type]
+        )
+        name = system_name(replicas)
+        with _environment(BENCH_LIMITS):
+            supervisor = Supervisor(settings, str(PROJECT_MODEL), log_to_files=True)
+            try:
+                supervisor.start(timeout=timeout)
+                token = (
+                    os.environ.get("RASA_AUTH_TOKEN")
+                    or settings.rasa_token_file.read_text(encoding="utf-8").strip()
+                )
+                services = {s.name: s.process.pid for s in supervisor.services if s.process}
 
-            def alive() -> None:
-                for service in supervisor.services:
-                    if service.process is not None and service.process.poll() is not None:
-                        raise RuntimeError(
-                            f"{service.name} exited with code {service.process.returncode}"
-                            f" (see {var_dir / 'logs' / service.name}.log)"
-                        )
+                def alive() -> None:
+                    """A service that exited or was restarted (the launcher restarts crashed
+                    services) spoils the level: its CPU and memory were not all sampled."""
+                    for service in supervisor.services:
+                        log = var_dir / "logs" / f"{service.name}.log"
+                        if service.restarts:
+                            raise RuntimeError(
+                                f"{name}: {service.name} crashed and was restarted"
+                                f" {service.restarts} time(s) (see {log})"
+                            )
+                        if service.process is not None and service.process.poll() is not None:
+                            raise RuntimeError(
+                                f"{name}: {service.name} exited with code"
+                                f" {service.process.returncode} (see {log})"
+                            )
 
-            yield System(
-                name="project",
-                rasa_url=settings.rasa_url,
-                token=token,
-                services=services,
-                conversation_id=lambda sender: f"rest:{sender}",
-                identity_url=f"http://127.0.0.1:{settings.identity_port}",
-                alive=alive,
-            )
-        finally:
-            supervisor.stop()
+                yield System(
+                    name=name,
+                    rasa_url=settings.rasa_url,
+                    token=token,
+                    services=services,
+                    conversation_id=lambda sender: f"rest:{sender}",
+                    identity_url=f"http://127.0.0.1:{settings.identity_port}",
+                    alive=alive,
+                )
+            finally:
+                supervisor.stop()
