@@ -115,6 +115,18 @@ def test_nobody_publishes_their_own_change(local: TestClient, as_local_role: Hea
     )
 
 
+def test_an_editor_never_publishes_not_even_another_s_change(
+    local: TestClient, as_local_role: Headers
+) -> None:
+    reviewer, editor = as_local_role("reviewer"), as_local_role("editor")
+    entry_id = local.post("/api/faq", json=entry(), headers=reviewer).json()["id"]
+    local.post(f"/api/faq/{entry_id}/submit", headers=reviewer)
+    refused = local.post(f"/api/faq/{entry_id}/publish", headers=editor)
+    assert refused.status_code == 403 and "editor role" in refused.json()["detail"]
+    assert local.post(f"/api/faq/{entry_id}/publish", headers=as_local_role("admin")).is_success
+    assert local.post(f"/api/faq/{entry_id}/withdraw", headers=editor).status_code == 403
+
+
 def test_agents_and_strangers_have_no_faq_rights(local: TestClient, as_local_role: Headers) -> None:
     assert local.get("/api/faq").status_code == 401
     agent = as_local_role("agent")
