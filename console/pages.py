@@ -55,6 +55,7 @@ SIGNIN_COOKIE = "console_signin"  # the sign-in form's CSRF token, before a sess
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 256 * 1024
+STATES = ("submitted", "draft", "published")  # the replies list's filter
 LANGUAGE_LABELS = {"vi": "Tiếng Việt", "en": "English"}
 # Where a reply's name can appear besides its definition: what Rasa and the actions utter.
 USED_IN = ("stories", "actions", "bot/rasa_server.py", "bot/domain")
@@ -330,7 +331,8 @@ def _state(found: dict[str, Any]) -> str:
 
 
 @router.get("/responses", response_class=HTMLResponse)
-def responses(request: Request, q: str = "") -> Response:
+def responses(request: Request, q: str = "", state: str = "") -> Response:
+    """The replies matching ``q``; ``state=submitted`` is the review queue."""
     visitor = _visitor(request)
     if visitor is None:
         return _sign_in_redirect(request)
@@ -341,11 +343,19 @@ def responses(request: Request, q: str = "") -> Response:
         found = store.search(session, q[:200])
     for item in found:
         item["state"] = _state(item)
+    if state in STATES:
+        found = [item for item in found if item["state"] == state]
     partial = (
         bool(request.headers.get("hx-request")) and request.headers.get("hx-target") == "results"
     )
     return _page(
-        request, "_results.html" if partial else "responses.html", visitor, q=q, found=found
+        request,
+        "_results.html" if partial else "responses.html",
+        visitor,
+        q=q,
+        state=state if state in STATES else "",
+        states=STATES,
+        found=found,
     )
 
 

@@ -160,6 +160,10 @@ def test_search_is_accent_insensitive_and_shows_the_state(client: TestClient) ->
     ).text
     assert "<html" not in partial and f">{GREETING}</a>" in partial
     assert "state-published" in partial
+    csrf = page_sign_in(client, "editor")
+    client.post(f"/responses/{FEE}/submit", data={"csrf": csrf, "text.vi": NEW_FEE})
+    queue = client.get("/responses", params={"state": "submitted"}).text
+    assert re.findall(r'<a href="/responses/(\w+)">', queue) == [FEE]
 
 
 def test_checks_are_shown_inline_and_nothing_is_saved(client: TestClient) -> None:
