@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -398,4 +399,22 @@ async def test_the_actions_say_service_unavailable_when_redis_is_down(
         assert slot_events(events)["identity_ref"] is None  # goodbye still ends it
     finally:
         set_identity_store(None)
+        await store.aclose()
+
+
+async def test_a_redis_that_hangs_is_a_clear_error_within_the_timeout(redis_server):
+    store = RedisIdentityStore(redis_server.url, KEY)  # 0.5 s per command by default
+    try:
+        handle = await store.start(CONVERSATION, AN, VERIFICATION)
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(IdentityStoreUnavailable):
+                await store.pending(CONVERSATION, handle)
+            assert time.monotonic() - started < 1.2
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        assert await store.pending(CONVERSATION, handle) is not None
+    finally:
         await store.aclose()

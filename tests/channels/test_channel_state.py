@@ -8,6 +8,7 @@ SQLite's pruning and file, Redis down and back.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -312,3 +313,21 @@ def test_a_shared_state_url_that_is_not_redis_is_refused_without_its_password():
     with pytest.raises(ValueError) as raised:
         default_channel_state({"SHARED_STATE_URL": "postgresql://u:s3cret@db/x"})
     assert "s3cret" not in str(raised.value) and "SHARED_STATE_URL" in str(raised.value)
+
+
+async def test_a_redis_that_hangs_counts_as_down_after_the_timeout(redis_server):
+    state = RedisChannelState(redis_server.url, timeout_seconds=0.3)
+    try:
+        assert await state.seen_before("zalo", "1") is False  # connected
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StateUnavailable):
+                await state.seen_before("zalo", "2")
+            assert time.monotonic() - started < 1.0
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        assert await state.seen_before("zalo", "3") is False
+    finally:
+        await state.aclose()
