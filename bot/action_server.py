@@ -18,6 +18,9 @@ def main() -> None:
         format="%(asctime)s %(levelname)-7s %(name)s - %(message)s",
     )
     install_pii_filter()
+    # httpx logs every request's URL at INFO; a confirm URL carries the verification id, which
+    # the mask cannot tell from a harmless path. Back-end failures are logged by the clients.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     from rasa_sdk.endpoint import run  # imported here: nothing heavy at import time
 
     run("actions", port=args.port)
