@@ -89,7 +89,8 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
         self.published_version: str | None = None  # the ETag of the set held
         self._skip_until = 0.0  # after a failure, the service is not asked until then
         self._reachable = True
-        self._client: httpx.AsyncClient | None = None
+        # Made now, not at the first reply (it loads certificates: tens of milliseconds).
+        self._client: httpx.AsyncClient | None = httpx.AsyncClient(timeout=self.timeout)
         self._poller: asyncio.Task[None] | None = None
         self._valid = _validator()
         logging.getLogger("httpx").addFilter(_QuietRequests(self.url))
@@ -222,3 +223,4 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
                 await self._poller
         if self._client is not None:
             await self._client.aclose()
+            self._client = None

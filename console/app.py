@@ -38,6 +38,7 @@ def build_console(settings: ConsoleSettings, engine: Engine | None = None) -> Co
         ensure_demo_accounts(session, settings)
     published = PublishedContent(engine, domain)
     published.load()
+    published.warm_up()
     return Console(settings, engine, published, read_slot_names(settings.domain_dir))
 
 

@@ -73,6 +73,12 @@ class PublishedContent:
             except Exception:  # a database hiccup must not stop the polling
                 logger.exception("could not refresh the published content")
 
+    def warm_up(self) -> None:
+        """Render one reply now: the first request must not pay for importing Rasa's renderer
+        (about a second), longer than Rasa waits for this service."""
+        for name in list(self.snapshot.responses)[:1]:
+            self.render(name, {"language": "vi"}, "rest", {})
+
     def variations(self, name: str) -> Variations | None:
         found = self.snapshot.responses.get(name)
         if found is None and name in self.domain:
