@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
-from actions.faq import background, mask, normalise, vectoriser
+from actions.faq import Vectors, cosine, mask, normalise
 from console import audit
 from console import faq as faq_store
 from console.auth import Staff
@@ -51,12 +51,11 @@ def groups(session: Session) -> list[dict[str, Any]]:
     if not rows:
         return []
     texts = [normalise(row.text) or row.text.lower() for row in rows]
-    fitted = vectoriser().fit([*texts, *background()])
-    vectors = fitted.transform(texts)
+    vectors = Vectors(texts).rows
     found: list[dict[str, Any]] = []
     heads: list[int] = []  # row index of each group's first question
     for position, row in enumerate(rows):
-        scores = (vectors[heads] @ vectors[position].T).toarray().ravel() if heads else []
+        scores = [cosine(vectors[head], vectors[position]) for head in heads]
         best = max(range(len(heads)), key=lambda g: scores[g], default=None)
         if best is not None and scores[best] >= GROUP_THRESHOLD:
             group = found[best]

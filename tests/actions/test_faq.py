@@ -19,7 +19,7 @@ from actions.faq import (
     ActionAnswerFaqOrFallback,
     FaqIndex,
     FaqSource,
-    background,
+    background_frequencies,
     mask,
     set_faq_source,
 )
@@ -98,7 +98,7 @@ class FakeContentService:
 @pytest.fixture(scope="module", autouse=True)
 def warm_background() -> None:
     """The NLU examples are read once per process (the action server's first fallback)."""
-    background()
+    background_frequencies()
 
 
 @pytest.fixture()
