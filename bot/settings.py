@@ -265,7 +265,6 @@ class Settings:
             "REDIS_DB": "0",  # Rasa's lock store
             # Channel state and identity proofs, shared by every replica (database 1).
             "SHARED_STATE_URL": f"redis://:{redis_password}@{self.redis_host}:{self.redis_port}/1",
-            "IDENTITY_STORE_KEY": self.secret("identity_store_key", "IDENTITY_STORE_KEY"),
             "TICKET_LOCK_LIFETIME": str(self.lock_lifetime_seconds),
         }
 
@@ -291,7 +290,10 @@ class Settings:
 
     def actions_env(self, env: dict[str, str]) -> dict[str, str]:
         """The key of the conversation references the action server sends the identity API."""
-        return {**env, "CLIENT_REF_SECRET": self.secret("client_ref_secret", "CLIENT_REF_SECRET")}
+        values = {"CLIENT_REF_SECRET": self.secret("client_ref_secret", "CLIENT_REF_SECRET")}
+        if self.scaled:  # identity proofs in Redis, encrypted: the action servers alone hold it
+            values["IDENTITY_STORE_KEY"] = self.secret("identity_store_key", "IDENTITY_STORE_KEY")
+        return {**env, **values}
 
 
 _VAR_REF = re.compile(r"\$\{(\w+)\}")

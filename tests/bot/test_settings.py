@@ -77,3 +77,20 @@ def test_rasa_never_starts_its_api_without_a_token() -> None:
     with pytest.raises(SystemExit, match="token"):
         with_auth_token(argv, {})
     assert with_auth_token(["rasa", "train"], {}) == ["rasa", "train"]
+
+
+def test_scaled_mode_shares_state_but_only_action_servers_hold_the_identity_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IDENTITY_STORE_KEY", raising=False)
+    scaled = settings(tmp_path, scaled=True)
+    env = scaled.service_env()
+    assert env["SHARED_STATE_URL"].startswith("redis://:")
+    assert env["SHARED_STATE_URL"] == scaled.rasa_env(env)["SHARED_STATE_URL"]
+    assert "IDENTITY_STORE_KEY" not in scaled.rasa_env(env)
+    key = scaled.actions_env(env)["IDENTITY_STORE_KEY"]
+    assert (
+        len(key) >= 32
+        and key == settings(tmp_path, scaled=True).actions_env(env)["IDENTITY_STORE_KEY"]
+    )  # made once: every action server, every start, the same key
+    assert "SHARED_STATE_URL" not in settings(tmp_path / "e").service_env()  # embedded: none
