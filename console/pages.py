@@ -398,12 +398,28 @@ def _preview(name: str, content: Content) -> dict[str, dict[str, Any]]:
         shown[language] = {}
         slots = {**{p: "{" + p + "}" for p in names}, "language": language}
         for channel in channels().values():
-            message = render(variations, name, slots, channel.name, {})
+            error = None
+            try:
+                message = render(variations, name, slots, channel.name, {})
+            except (ValueError, IndexError) as exc:  # e.g. an unclosed "{" in the text
+                message, error = None, f"Rasa cannot fill this text in ({exc}): check its {{ }}"
             shown[language][channel.label] = {
                 "reply": nlg_reply(message) if message else None,
                 "limit": channel.text_limit,
+                "error": error,
             }
     return shown
+
+
+def render_problems(shown: dict[str, dict[str, Any]]) -> list[str]:
+    """The preview's rendering errors, once per language and message."""
+    found: list[str] = []
+    for language, by_channel in shown.items():
+        for item in by_channel.values():
+            problem = f"{language} text: {item['error']}" if item.get("error") else None
+            if problem and problem not in found:
+                found.append(problem)
+    return found
 
 
 def _current(found: dict[str, Any]) -> dict[str, Any]:
@@ -631,13 +647,10 @@ async def check(request: Request, name: str) -> Response:
         problems = exc.problems or [exc.message]
         with dry_run(console) as session:
             content = working_content(session, name)
+    preview = _preview(name, content)
+    problems += render_problems(preview)
     return _page(
-        request,
-        "_preview.html",
-        visitor,
-        preview=_preview(name, content),
-        problems=problems,
-        unsaved=not problems,
+        request, "_preview.html", visitor, preview=preview, problems=problems, unsaved=True
     )
 
 

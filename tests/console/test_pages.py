@@ -190,6 +190,16 @@ def test_live_preview_shows_unsaved_text_per_channel_and_saves_nothing(client: T
     assert 'id="state">published<' in client.get(f"/responses/{GREETING}").text
 
 
+def test_the_preview_reports_text_rasa_cannot_fill_in(client: TestClient) -> None:
+    # The store's checks let an unclosed brace through; Rasa's interpolator raises on it.
+    csrf = page_sign_in(client, "editor")
+    answer = client.post(
+        f"/responses/{GREETING}/check", data={"csrf": csrf, "text.vi": "Chào bạn {ten"}
+    )
+    assert answer.status_code == 200
+    assert "vi text: Rasa cannot fill this text in" in answer.text
+
+
 def test_an_editor_sees_no_publish_button_and_cannot_publish_through_the_form(
     client: TestClient,
 ) -> None:
