@@ -69,7 +69,7 @@ def _wait_up(url: str, process: subprocess.Popen[bytes], timeout: float, log: Pa
 
 
 @contextmanager
-def stock_bot(model: Path, log_dir: Path, timeout: float = 180) -> Iterator[System]:
+def stock_bot(model: Path, log_dir: Path, timeout: float = 300) -> Iterator[System]:
     """`rasa run --enable-api` in the stock project's folder: its own credentials (rest:) and
     endpoints (in-memory tracker store, no action server), on a free loopback port."""
     port, token = free_port(), secrets.token_urlsafe(24)
