@@ -5,6 +5,7 @@ the workflow through the page forms, checked against the NLG endpoint Rasa calls
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -95,6 +96,17 @@ def test_the_cookie_is_secure_off_loopback(tmp_path: Path) -> None:
         )
     cookie = next(c for c in answer.headers.get_list("set-cookie") if SESSION_COOKIE in c)
     assert "Secure" in cookie
+
+
+def test_an_expired_session_signs_in_again(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, session_ttl_seconds=1.0)
+    with TestClient(create_app(settings)) as client:
+        page_sign_in(client, "editor")
+        assert client.get("/responses").status_code == 200
+        time.sleep(1.2)
+        answer = client.get("/responses", follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/signin?next=/responses"
 
 
 def test_wrong_password_is_refused_on_the_page(client: TestClient) -> None:
