@@ -19,7 +19,7 @@ def make_engine(url: str) -> Engine:
     at BEGIN (so two processes cannot both number a version 5), others use SERIALIZABLE."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, future=True, pool_pre_ping=True)
+        return create_engine(url, future=True, pool_pre_ping=True, isolation_level="SERIALIZABLE")
     database = parsed.database or ""
     if not database or database == ":memory:":
         raise ValueError("the content store needs a file (several threads and processes share it)")
