@@ -465,7 +465,8 @@ def main() -> None:
                 f"  scaled      HAProxy on :{settings.rasa_port} -> Rasa replicas on "
                 f"{', '.join(map(str, settings.rasa_replica_ports))}; :{settings.actions_port}"
                 f" -> action servers on {', '.join(map(str, settings.action_replica_ports))}\n"
-                f"              PostgreSQL :{settings.postgres_port}, Redis :{settings.redis_port}",
+                f"              PostgreSQL :{settings.postgres_port}, Redis :{settings.redis_port};"
+                f" one content service for every replica",
                 flush=True,
             )
         if args.chat:
