@@ -87,14 +87,20 @@ def add_user(session: Session, email: str, password: str, role: str, actor: str)
 
 
 def ensure_demo_accounts(session: Session, settings: ConsoleSettings) -> None:
-    """Sandbox mode only: one account per role (README); their password follows the setting."""
-    if not settings.sandbox_mode:
-        return
+    """Sandbox mode only: one account per role (README); their password follows the setting.
+    Outside sandbox mode, demo accounts left in the database by a sandbox run are disabled."""
     for role, email in DEMO_ACCOUNTS.items():
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        if not settings.sandbox_mode:
+            if user is not None and user.disabled_at is None:
+                user.disabled_at = time.time()
+                audit.record(session, "system:sandbox", "user_disabled", target=f"user:{email}")
+            continue
         if user is None:
             add_user(session, email, settings.demo_password, role, actor="system:sandbox")
-        elif not verify_password(user.password_hash, settings.demo_password):
+            continue
+        user.disabled_at = None
+        if not verify_password(user.password_hash, settings.demo_password):
             user.password_hash = hash_password(settings.demo_password)
 
 

@@ -54,12 +54,12 @@ def test_five_wrong_passwords_lock_the_account_for_a_while(client: TestClient) -
 
 
 def test_sessions_expire(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, session_ttl_seconds=0.5))) as client:
+    with TestClient(create_app(make_settings(tmp_path, session_ttl_seconds=3))) as client:
         headers = sign_in(client, "editor")
         assert client.get("/api/me", headers=headers).json()["role"] == "editor"
         import time
 
-        time.sleep(0.6)
+        time.sleep(3.1)
         answer = client.get("/api/me", headers=headers)
         assert answer.status_code == 401 and "expired" in answer.json()["detail"]
 
@@ -103,3 +103,13 @@ def test_users_add_from_the_command_line(tmp_path: Path) -> None:
         body = {"email": "lan@gov.vn", "password": "a-long-password"}
         answer = client.post("/api/login", json=body)
         assert answer.status_code == 200 and answer.json()["role"] == "reviewer"
+
+
+def test_demo_accounts_left_by_a_sandbox_run_are_disabled_outside_sandbox_mode(
+    tmp_path: Path,
+) -> None:
+    body = {"email": "admin@demo.gov.vn", "password": DEFAULT_DEMO_PASSWORD}
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.post("/api/login", json=body).status_code == 200
+    with TestClient(create_app(make_settings(tmp_path, sandbox_mode=False))) as client:
+        assert client.post("/api/login", json=body).status_code == 401
