@@ -99,11 +99,11 @@ def test_the_cookie_is_secure_off_loopback(tmp_path: Path) -> None:
 
 
 def test_an_expired_session_signs_in_again(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, session_ttl_seconds=1.0)
+    settings = make_settings(tmp_path, session_ttl_seconds=3.0)  # room for a loaded machine
     with TestClient(create_app(settings)) as client:
         page_sign_in(client, "editor")
         assert client.get("/responses").status_code == 200
-        time.sleep(1.2)
+        time.sleep(3.2)
         answer = client.get("/responses", follow_redirects=False)
         assert answer.status_code == 303
         assert answer.headers["location"] == "/signin?next=/responses"
