@@ -109,6 +109,27 @@ def test_an_expired_session_signs_in_again(tmp_path: Path) -> None:
         assert answer.headers["location"] == "/signin?next=/responses"
 
 
+def test_sign_in_goes_back_only_to_a_page_of_the_console(client: TestClient) -> None:
+    for next_url, expected in (
+        ("/audit", "/audit"),
+        ("//evil.example/x", "/"),
+        ("https://e.x", "/"),
+    ):
+        client.cookies.clear()
+        form = client.get("/signin", params={"next": next_url})
+        answer = client.post(
+            "/signin",
+            data={
+                "csrf": csrf_of(form.text),
+                "email": DEMO_ACCOUNTS["admin"],
+                "password": DEFAULT_DEMO_PASSWORD,
+                "next": next_url,
+            },
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == expected, next_url
+
+
 def test_wrong_password_is_refused_on_the_page(client: TestClient) -> None:
     form = client.get("/signin")
     answer = client.post(
