@@ -1,5 +1,6 @@
 """FAQ entries the communications team publishes in the content service, answered without
-retraining when the NLU recognises no intent (the `nlu_fallback` rule).
+retraining when the NLU recognises no intent of ours (the `nlu_fallback` and `out_of_scope`
+rules).
 
 The message and every published question are accent-folded with everyday abbreviations
 expanded ("cccd" -> "can cuoc cong dan": nlu.components.text, the NLU's own normalisation),
@@ -36,7 +37,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients import ClientSettings
-from actions.common import language
+from actions.common import intent_name, language
 from actions.fallback import ActionClarify
 from bot.logmask import mask_pii
 from nlu.components.patterns import DOSSIER_CODE
@@ -332,8 +333,10 @@ def set_faq_source(value: FaqSource | None) -> None:
 
 
 class ActionAnswerFaqOrFallback(Action):
-    """The nlu_fallback rule's step: a published FAQ answer if one is close enough, else the
-    usual fallback (likely topics as buttons, then the hotline)."""
+    """The step of the nlu_fallback and out_of_scope rules (the NLU rarely falls back on a new
+    question: it mostly calls it out of scope): a published FAQ answer if one is close enough,
+    else what those rules did before (likely topics as buttons, then the hotline; or
+    utter_out_of_scope)."""
 
     def name(self) -> str:
         return "action_answer_faq_or_fallback"
@@ -351,4 +354,7 @@ class ActionAnswerFaqOrFallback(Action):
             return []
         if typed:
             source.report_unanswered(text, language(tracker))
+        if intent_name(tracker) == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
         return await ActionClarify().run(dispatcher, tracker, domain)

@@ -114,9 +114,11 @@ def service(clock: Clock) -> Iterator[FakeContentService]:
     set_faq_source(None)
 
 
-async def ask(text: str, language: str = "vi") -> CollectingDispatcher:
+async def ask(
+    text: str, language: str = "vi", intent: str = "nlu_fallback"
+) -> CollectingDispatcher:
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(slots={"language": language}, intent="nlu_fallback", text=text)
+    tracker = make_tracker(slots={"language": language}, intent=intent, text=text)
     await ActionAnswerFaqOrFallback().run(dispatcher, tracker, {"responses": {}})
     return dispatcher
 
@@ -154,6 +156,16 @@ async def test_an_unrelated_message_falls_below_the_threshold(
     dispatcher = await ask(question)
     assert responses(dispatcher) == ["utter_default"]  # the usual fallback
     assert texts(dispatcher) == []
+
+
+async def test_out_of_scope_is_answered_by_an_entry_else_as_before(
+    service: FakeContentService,
+) -> None:
+    """The NLU calls most new questions out of scope rather than falling back."""
+    answered = await ask("mat the bhyt xin cap lai o dau", intent="out_of_scope")
+    assert texts(answered) == [f"{HEALTH_CARD['answer']['vi']}\n{HEALTH_CARD['source']}"]
+    other = await ask("tiền điện tháng này cao quá", intent="out_of_scope")
+    assert responses(other) == ["utter_out_of_scope"]
 
 
 def test_the_threshold_separates_rephrasings_from_unrelated_messages() -> None:
