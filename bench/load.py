@@ -14,6 +14,7 @@ import httpx
 
 from bench.procs import Sampler, Usage
 from bench.systems import System
+from bot.rasa_server import ACTION_SERVER_DOWN
 
 REQUEST_TIMEOUT = 30.0  # one message; a slower reply counts as an error
 
@@ -33,6 +34,10 @@ class Conversation:
     measured: int = 0  # of which sent in the measured window
     completed: bool = False  # ran its whole script
     user_events: int | None = None  # in the tracker store afterwards; None: not read
+    # Replies that were the apology Rasa gives when the action server is down or a turn's
+    # custom actions take longer than ACTION_TIMEOUT_SECONDS (bot/rasa_server.py), in the
+    # measured window: answered messages, but not the answer the script asked for.
+    apologies: int = 0
 
 
 @dataclass
@@ -46,6 +51,7 @@ class LevelResult:
     system: str
     concurrency: int
     measure_from: float = 0.0  # time.monotonic() when the measured window began
+    measure_from_wall: float = 0.0  # the same moment as time.time() (tracker timestamps)
     duration: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, measured answers only
     errors: Counter[str] = field(default_factory=Counter)  # in the measured window
@@ -73,6 +79,10 @@ class LevelResult:
     @property
     def user_events(self) -> int:
         return sum(c.user_events or 0 for c in self.conversations)
+
+    @property
+    def apologies(self) -> int:
+        return sum(c.apologies for c in self.conversations)
 
     @property
     def trackers_missing(self) -> int:
@@ -187,6 +197,7 @@ async def run_level(
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits) as client:
         result.measure_from = time.monotonic() + warmup
+        result.measure_from_wall = time.time() + warmup
         deadline = result.measure_from + duration
         tasks = [
             asyncio.create_task(_worker(client, system, script, result, deadline, start=i % 2))
@@ -221,7 +232,8 @@ async def run_level(
 async def count_user_events(
     client: httpx.AsyncClient, system: System, result: LevelResult, parallel: int = 8
 ) -> None:
-    """User events in the tracker store of every conversation (Rasa's HTTP API)."""
+    """User events in the tracker store of every conversation (Rasa's HTTP API), and the
+    apologies for an action server that was down or late said in the measured window."""
     gate = asyncio.Semaphore(parallel)
 
     async def one(conversation: Conversation) -> None:
@@ -238,5 +250,12 @@ async def count_user_events(
             except (httpx.HTTPError, ValueError):
                 return
             conversation.user_events = sum(1 for e in events if e.get("event") == "user")
+            conversation.apologies = sum(
+                1
+                for e in events
+                if e.get("event") == "bot"
+                and (e.get("metadata") or {}).get("utter_action") == ACTION_SERVER_DOWN
+                and float(e.get("timestamp") or 0) >= result.measure_from_wall
+            )
 
     await asyncio.gather(*(one(c) for c in result.conversations if c.answered))

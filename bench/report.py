@@ -34,6 +34,7 @@ class Row:
     p95: float
     p99: float
     errors: int
+    apologies: int  # answered with the action-server-down apology (bench.load.Conversation)
     lost: int
     cpu: float  # seconds, all the system's processes, measured part only
     rss: float  # MB, the services' peaks added up
@@ -56,6 +57,7 @@ class Row:
             p95=percentile(ms, 95),
             p99=percentile(ms, 99),
             errors=result.error_count,
+            apologies=result.apologies,
             lost=result.lost,
             cpu=sum(u.cpu_seconds for u in result.usage.values()),
             rss=sum(u.peak_rss_bytes for u in result.usage.values()) / MB,
@@ -72,6 +74,7 @@ HEADER = (
     "p95 ms",
     "p99 ms",
     "errors",
+    "apologies",
     "lost",
     "CPU s",
     "CPU ms/msg",
@@ -90,6 +93,7 @@ def _cells(row: Row) -> list[str]:
         f"{row.p95:.0f}",
         f"{row.p99:.0f}",
         str(row.errors),
+        str(row.apologies),
         str(row.lost),
         f"{row.cpu:.1f}",
         f"{row.cpu_per_message:.1f}",
@@ -111,6 +115,7 @@ def _ratio_cells(row: Row, base: Row) -> list[str]:
         _ratio(row.p50, base.p50),
         _ratio(row.p95, base.p95),
         _ratio(row.p99, base.p99),
+        "",
         "",
         "",
         _ratio(row.cpu, base.cpu),
@@ -273,7 +278,9 @@ def write_report(
         "conc.: concurrent closed-loop conversations. conv. (done): conversations that sent a"
         " message in the measured window (those that also ran their whole script). messages:"
         " answered messages sent in the window; latency percentiles over them. errors: HTTP"
-        " errors, timeouts and empty replies in the window. lost: answered messages (warm-up"
+        " errors, timeouts and empty replies in the window. apologies: answered messages whose"
+        " reply was the apology for an action server down or later than ACTION_TIMEOUT_SECONDS"
+        " (bot/rasa_server.py), in the window. lost: answered messages (warm-up"
         " included) with no user event in the tracker store. CPU s: user+system CPU"
         " of every process of the system during the measured window. RSS MB: each service's peak"
         " resident memory (with its children), added up.",

@@ -75,7 +75,8 @@ def _measure(system: System, script: Script, config: Config) -> list[LevelResult
         rate = result.answered / result.duration if result.duration else 0.0
         print(
             f"bench: {system.name:<8} {level:>3} conversations: {result.answered} messages,"
-            f" {rate:.1f}/s, {result.error_count} errors, {result.lost} lost",
+            f" {rate:.1f}/s, {result.error_count} errors, {result.apologies} apologies,"
+            f" {result.lost} lost",
             flush=True,
         )
         results.append(result)
@@ -132,7 +133,7 @@ def _settings_lines(config: Config, load_before: tuple[float, ...]) -> list[str]
             f" replicas and {ACTION_SERVERS} action servers behind HAProxy (conversations hashed"
             " to replicas by sender), PostgreSQL tracker store, Redis lock store and shared state,"
             " sandbox APIs, content service, web chat; CPU and RSS counted for every process of"
-            " each (PostgreSQL's forked backends included: they stay in the postmaster's session)"
+            " each (PostgreSQL's backends included, although each starts a session of its own)"
         )
     lines.append(
         "- sandbox limits raised for the benchmark only: "

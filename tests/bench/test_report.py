@@ -11,14 +11,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from bench.load import LevelResult
+from bench.load import Conversation, LevelResult, count_user_events
 from bench.procs import Sampler, Usage, snapshot
 from bench.report import colours, ratio_pairs, system_order, write_report
 from bench.run import SCALED_SYSTEMS, SYSTEMS, main
-from bench.systems import replicas_of, system_name
+from bench.systems import System, replicas_of, system_name
+from bot.rasa_server import ACTION_SERVER_DOWN
 from tests.bench.test_bench import table
 
 
@@ -144,3 +147,31 @@ def test_sampler_counts_children_that_start_sessions_of_their_own() -> None:
             except ProcessLookupError:
                 pass
         leader.wait(timeout=10)
+
+
+async def test_apologies_are_counted_from_the_tracker_in_the_measured_window() -> None:
+    # The reply to a turn whose custom actions were late is the apology: an answered message,
+    # but not the answer; the tracker's bot events say which reply it was.
+    def apology(at: float) -> dict[str, Any]:
+        return {"event": "bot", "timestamp": at, "metadata": {"utter_action": ACTION_SERVER_DOWN}}
+
+    events = [
+        {"event": "user", "timestamp": 90.0},
+        apology(95.0),  # warm-up: not counted
+        {"event": "user", "timestamp": 101.0},
+        apology(102.0),
+        {"event": "bot", "timestamp": 102.5, "metadata": {"utter_action": "utter_greet"}},
+        {"event": "user", "timestamp": 103.0},
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/conversations/rest:c1/tracker"
+        return httpx.Response(200, json={"events": events})
+
+    system = System("scaled-2", "http://rasa", "t", {}, lambda sender: f"rest:{sender}")
+    result = LevelResult(system="scaled-2", concurrency=1, measure_from_wall=100.0)
+    result.conversations = [Conversation(sender="c1", answered=3)]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        await count_user_events(client, system, result)
+    assert result.apologies == 1
+    assert result.user_events == 3 and result.lost == 0
