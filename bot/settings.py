@@ -280,17 +280,25 @@ class Settings:
         }
 
     def content_env(self, env: dict[str, str]) -> dict[str, str]:
-        """Where the content service listens, and the key of its staff sessions."""
+        """Where the content service listens, the key of its staff sessions, and the token its
+        internal routes (FAQ entries, unanswered questions) ask of the action servers."""
         return {
             **env,
             "BIND_HOST": self.host,
             "STAFF_PORT": str(self.staff_port),
             "STAFF_SESSION_SECRET": self.secret("staff_session_secret", "STAFF_SESSION_SECRET"),
+            "CONTENT_INTERNAL_TOKEN": self._internal_token(),
         }
+
+    def _internal_token(self) -> str:
+        return self.secret("content_internal_token", "CONTENT_INTERNAL_TOKEN")
 
     def actions_env(self, env: dict[str, str]) -> dict[str, str]:
         """The key of the conversation references the action server sends the identity API."""
-        values = {"CLIENT_REF_SECRET": self.secret("client_ref_secret", "CLIENT_REF_SECRET")}
+        values = {
+            "CLIENT_REF_SECRET": self.secret("client_ref_secret", "CLIENT_REF_SECRET"),
+            "CONTENT_INTERNAL_TOKEN": self._internal_token(),
+        }
         if self.scaled:  # identity proofs in Redis, encrypted: the action servers alone hold it
             values["IDENTITY_STORE_KEY"] = self.secret("identity_store_key", "IDENTITY_STORE_KEY")
         return {**env, **values}

@@ -94,3 +94,14 @@ def test_scaled_mode_shares_state_but_only_action_servers_hold_the_identity_key(
         and key == settings(tmp_path, scaled=True).actions_env(env)["IDENTITY_STORE_KEY"]
     )  # made once: every action server, every start, the same key
     assert "SHARED_STATE_URL" not in settings(tmp_path / "e").service_env()  # embedded: none
+
+
+def test_the_content_services_internal_routes_get_a_token_only_the_action_servers_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONTENT_INTERNAL_TOKEN", raising=False)
+    made = settings(tmp_path)
+    env = made.service_env()
+    token = made.content_env(env)["CONTENT_INTERNAL_TOKEN"]
+    assert len(token) >= 32 and made.actions_env(env)["CONTENT_INTERNAL_TOKEN"] == token
+    assert "CONTENT_INTERNAL_TOKEN" not in made.rasa_env(env)
