@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import redis
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+from rasa.utils.endpoints import EndpointConfig
 
 T = TypeVar("T")
 # A lock whose every ticket has expired is useless; Redis drops the key a little later still.
@@ -29,7 +30,14 @@ KEY_GRACE_SECONDS = 60
 
 
 class AtomicRedisLockStore(RedisLockStore):
-    def __init__(self, host: str = "localhost", **kwargs: Any) -> None:
+    def __init__(
+        self, endpoint_config: EndpointConfig | None = None, host: str = "localhost", **kwargs: Any
+    ) -> None:
+        # Rasa builds a lock store named by its module path from the endpoint's config alone.
+        if endpoint_config is not None:
+            host = endpoint_config.url or host
+            kwargs = {**endpoint_config.kwargs, **kwargs}
+            kwargs.pop("type", None)
         super().__init__(host=host, **kwargs)
 
     def _change(

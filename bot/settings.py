@@ -275,6 +275,9 @@ class Settings:
         return {
             **env,
             "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
+            # Nothing leaves the machine: no usage telemetry, no error reports to Rasa's Sentry
+            # (an exception's report would carry conversation data).
+            "RASA_TELEMETRY_ENABLED": "false",
             "RASA_AUTH_TOKEN": self.secret("rasa_token", "RASA_AUTH_TOKEN", fresh=True),
             "WEBCHAT_SECRET": self.secret("webchat_secret", "WEBCHAT_SECRET"),
         }

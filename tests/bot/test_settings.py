@@ -105,3 +105,8 @@ def test_the_content_services_internal_routes_get_a_token_only_the_action_server
     token = made.content_env(env)["CONTENT_INTERNAL_TOKEN"]
     assert len(token) >= 32 and made.actions_env(env)["CONTENT_INTERNAL_TOKEN"] == token
     assert "CONTENT_INTERNAL_TOKEN" not in made.rasa_env(env)
+
+
+def test_rasa_sends_no_telemetry_or_error_reports_off_the_machine(tmp_path: Path) -> None:
+    made = settings(tmp_path)
+    assert made.rasa_env(made.service_env())["RASA_TELEMETRY_ENABLED"] == "false"
