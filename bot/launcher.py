@@ -481,6 +481,10 @@ def main() -> None:
         print(f"launcher: {exc}", file=sys.stderr)
         code = 1
     finally:
+        # A second Ctrl-C or SIGTERM while stopping must not cut the stop short and leave
+        # processes behind: stop() ends every one within its grace period anyway.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("launcher: stopping all services", flush=True)
         supervisor.stop()
     sys.exit(code)
