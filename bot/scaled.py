@@ -243,7 +243,10 @@ defaults
     retries 2
     option redispatch 1
     retry-on conn-failure empty-response
-    default-server inter 1s fall 2 rise 1
+    # A busy Rasa answers its health check late: 5 s to answer, out after 3 misses (a 1 s
+    # check took the only replica out under load, and every message got a 503).
+    timeout check 5s
+    default-server inter 2s fall 3 rise 1
 
 frontend rasa
     bind {host}:{settings.rasa_port}
