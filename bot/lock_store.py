@@ -41,10 +41,16 @@ class AtomicRedisLockStore(RedisLockStore):
         super().__init__(host=host, **kwargs)
 
     def _change(
-        self, conversation_id: str, change: Callable[[TicketLock | None], tuple[bool, T]]
+        self,
+        conversation_id: str,
+        change: Callable[[TicketLock | None], tuple[bool, T]],
+        *,
+        create: bool = False,
+        lifetime: float = LOCK_LIFETIME,
     ) -> T:
-        """Apply ``change`` to the stored lock (None if there is none) atomically; it returns
-        (keep, result): the lock it changed is saved if ``keep``, else the key is deleted."""
+        """Apply ``change`` to the stored lock atomically (None if there is none, unless
+        ``create``: then a new one); it returns (keep, result): the lock it changed is saved if
+        ``keep``, else the key is deleted."""
         key = self.key_prefix + conversation_id
         with self.red.pipeline() as pipe:
             while True:
@@ -52,10 +58,12 @@ class AtomicRedisLockStore(RedisLockStore):
                     pipe.watch(key)
                     raw = pipe.get(key)
                     lock = TicketLock.from_dict(json.loads(raw)) if raw else None
+                    if lock is None and create:
+                        lock = TicketLock(conversation_id)
                     keep, result = change(lock)
                     pipe.multi()
                     if keep and lock is not None:
-                        pipe.set(key, lock.dumps(), ex=int(LOCK_LIFETIME) + KEY_GRACE_SECONDS)
+                        pipe.set(key, lock.dumps(), ex=int(lifetime) + KEY_GRACE_SECONDS)
                     else:
                         pipe.delete(key)
                     pipe.execute()
@@ -64,25 +72,12 @@ class AtomicRedisLockStore(RedisLockStore):
                     continue  # another replica changed this lock meanwhile: read it again
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
-        key = self.key_prefix + conversation_id
+        def issue(lock: TicketLock | None) -> tuple[bool, int]:
+            assert lock is not None  # create=True
+            return True, lock.issue_ticket(lock_lifetime)
+
         try:
-            with self.red.pipeline() as pipe:
-                while True:
-                    try:
-                        pipe.watch(key)
-                        raw = pipe.get(key)
-                        lock = (
-                            TicketLock.from_dict(json.loads(raw))
-                            if raw
-                            else TicketLock(conversation_id)
-                        )
-                        ticket = lock.issue_ticket(lock_lifetime)
-                        pipe.multi()
-                        pipe.set(key, lock.dumps(), ex=int(lock_lifetime) + KEY_GRACE_SECONDS)
-                        pipe.execute()
-                        return ticket
-                    except redis.WatchError:
-                        continue
+            return self._change(conversation_id, issue, create=True, lifetime=lock_lifetime)
         except redis.RedisError as e:
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
