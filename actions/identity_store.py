@@ -62,7 +62,7 @@ MAX_ENTRIES = 100_000
 STORE_KEY_ENV = "IDENTITY_STORE_KEY"
 MIN_STORE_KEY_CHARS = 32
 REDIS_KEY_PREFIX = "civic:identity:"
-# An action has about 2.5 s in all (ACTION_TIMEOUT_SECONDS) and may call the store twice.
+# A citizen hears back within ~3 s (actions/clients/budget.py); an action may call the store twice.
 REDIS_TIMEOUT_SECONDS = 0.5
 NONCE_BYTES = 12
 _CIPHER_LABEL = b"civic identity store: AES-256-GCM of an entry/1"

@@ -1,4 +1,5 @@
-"""Runs the rasa-sdk action server with personal data masked in its logs."""
+"""Runs the rasa-sdk action server with personal data masked in its logs and one back-end
+deadline per citizen message (actions/clients/budget.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     from rasa_sdk.endpoint import run  # imported here: nothing heavy at import time
 
+    from actions.clients import ClientSettings
+    from actions.clients.budget import install as install_message_budgets
+
+    # One message's back-end calls share one deadline (actions/clients/budget.py).
+    install_message_budgets(ClientSettings.from_env().deadline)
     run("actions", port=args.port)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from actions.clients import budget as message_budget
 from actions.clients.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -99,16 +100,34 @@ class BaseClient:
         Reads (idempotent) are retried on timeouts, connection failures and 502/503/504 while
         the deadline lasts; writes only when the connection could not be opened, so a code is
         never sent twice by accident. While the breaker is open nothing is sent at all.
+
+        Within an action call, the call also waits at most what is left of the message's
+        budget (actions/clients/budget.py), and a back end that already failed for this
+        message fails again at once.
         """
+        budget = message_budget.current()
+        if budget is not None:
+            if self.name in budget.failed:
+                raise ServiceUnavailable(f"{method} {path}: {self.name} failed for this message")
+            if budget.left() < MIN_ATTEMPT_SECONDS:
+                raise ServiceUnavailable(f"{method} {path}: this message's time is over")
         if not self.breaker.allow():
             raise ServiceUnavailable(f"{method} {path}: circuit {self.name} open")
         try:
-            data = await self._send(method, path, idempotent=idempotent, **kwargs)
+            data = await self._send(
+                method,
+                path,
+                idempotent=idempotent,
+                deadline=self._deadline if budget is None else min(self._deadline, budget.left()),
+                **kwargs,
+            )
         except ApiError:
             self.breaker.success()  # a refusal is an answer: the back end works
             raise
         except ServiceUnavailable:
             self.breaker.failure()
+            if budget is not None:
+                budget.failed.add(self.name)
             raise
         except BaseException:
             self.breaker.release()
@@ -117,9 +136,9 @@ class BaseClient:
         return data
 
     async def _send(
-        self, method: str, path: str, *, idempotent: bool, **kwargs: Any
+        self, method: str, path: str, *, idempotent: bool, deadline: float, **kwargs: Any
     ) -> dict[str, Any]:
-        ends_at = self._clock() + self._deadline
+        ends_at = self._clock() + deadline
         attempt = 0
         while True:
             left = ends_at - self._clock()

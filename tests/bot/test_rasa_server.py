@@ -273,7 +273,7 @@ def test_the_actions_deadline_fits_in_rasas_wait() -> None:
 
 
 def test_the_timeout_comes_from_the_environment() -> None:
-    assert rasa_server.action_timeout({}) == rasa_server.DEFAULT_ACTION_TIMEOUT_SECONDS < 3
+    assert rasa_server.action_timeout({}) == rasa_server.DEFAULT_ACTION_TIMEOUT_SECONDS <= 10
     assert rasa_server.action_timeout({"ACTION_TIMEOUT_SECONDS": "1.5"}) == 1.5
     for bad in ("0", "soon"):
         with pytest.raises(SystemExit, match="ACTION_TIMEOUT_SECONDS"):

@@ -40,7 +40,12 @@ def test_the_content_service_gets_its_port_store_and_session_key(
 
 
 @pytest.mark.parametrize("scaled", [False, True])
-def test_one_content_service_in_either_mode(tmp_path: Path, scaled: bool) -> None:
+def test_one_content_service_in_either_mode(
+    tmp_path: Path, scaled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plan only: PostgreSQL, Redis and HAProxy need not be installed for it (`make unit`
+    # runs before `make services`).
+    monkeypatch.setattr("bot.scaled.executable", lambda name: f"/usr/bin/{name}")
     settings = Settings(var_dir=tmp_path, start_sandbox=False, scaled=scaled)
     found = [s for s in services(settings, "model.tar.gz") if s.name == "content"]
     assert len(found) == 1
