@@ -21,14 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 REDIS_SERVER = "/usr/bin/redis-server"
 START_TIMEOUT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_binary() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,14 +14,9 @@ import pytest
 
 from bot.launcher import Supervisor
 from bot.settings import ROOT, Settings
+from tests.ports import free_port
 
 MODEL = ROOT / "models" / "current.tar.gz"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -94,6 +88,7 @@ def start_stack(var_dir: Path, **overrides: Any) -> tuple[Supervisor, Stack]:
         identity_port=free_port(),
         portal_port=free_port(),
         webchat_port=free_port(),
+        staff_port=free_port(),
         start_sandbox=True,
         sandbox_mode=True,
         model=str(MODEL),
