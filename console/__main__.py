@@ -1,6 +1,7 @@
 """`python -m console`: the content service (Rasa's NLG endpoint) and the console's JSON API on
 BIND_HOST:STAFF_PORT. `python -m console users add EMAIL --role ROLE` makes an account (the
-password is asked, or read from standard input when it is not a terminal)."""
+password is asked, or read from standard input when it is not a terminal); `users disable EMAIL`
+ends its sessions and refuses its sign-in, `users enable EMAIL` undoes that."""
 
 from __future__ import annotations
 
@@ -71,6 +72,23 @@ def add_user(settings: ConsoleSettings, email: str, role: str) -> int:
     return 0
 
 
+def set_disabled(settings: ConsoleSettings, email: str, disabled: bool) -> int:
+    from console.auth import AccountError
+    from console.auth import set_disabled as change
+    from console.db import create_schema, make_engine, transaction
+
+    engine = make_engine(settings.db_url)
+    create_schema(engine)
+    try:
+        with transaction(engine) as session:
+            user = change(session, email, disabled, actor="system:cli")
+            print(f"{user.email} is {'disabled' if disabled else 'enabled'}")
+    except AccountError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     install_pii_masking()
     parser = argparse.ArgumentParser(prog="python -m console", description=__doc__)
@@ -81,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add = users_commands.add_parser("add", help="add an account")
     add.add_argument("email")
     add.add_argument("--role", required=True, choices=ROLES)
+    for name, what in (
+        ("disable", "disable an account: its sessions end, it cannot sign in"),
+        ("enable", "enable a disabled account"),
+    ):
+        users_commands.add_parser(name, help=what).add_argument("email")
     args = parser.parse_args(argv)
     try:
         settings = ConsoleSettings.from_env()
@@ -90,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "users" and args.users_command in ("disable", "enable"):
+        return set_disabled(settings, args.email, args.users_command == "disable")
     if args.command == "users":
         return add_user(settings, args.email, args.role)
     try:
