@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from string import Formatter
 from typing import Any
 from urllib.parse import urlsplit
 
 from console.channels import channels, module_constant
-from console.rasa_format import LANGUAGES, Content, placeholders
+from console.rasa_format import LANGUAGES, PLACEHOLDER, Content, placeholders
 
 # Anything that looks meant as a link: a scheme with "//", "www.", or http typed wrongly.
 _LINKISH = re.compile(
@@ -56,6 +57,35 @@ def link_problem(link: str) -> str | None:
         return f"{link!r} has an invalid host name"
     if not re.fullmatch(r"[a-z]{2,63}|xn--[a-z0-9-]+", labels[-1]):
         return f"{link!r} has an invalid host name"
+    return None
+
+
+class _AnyValue(dict):  # type: ignore[type-arg]
+    """Every key has a value: what a conversation with every slot set gives Rasa."""
+
+    def __missing__(self, key: object) -> str:
+        return ""
+
+
+def brace_problem(text: str) -> str | None:
+    """Why Rasa's interpolator (rasa/core/nlg/interpolator.py) cannot fill ``text`` in, or None.
+
+    It turns each `{name}` into `{0[name]}` and calls `str.format`: a `{` or `}` that is not
+    part of a placeholder raises (the NLG request failed with 500), and an empty `{}` is filled
+    with every value of the conversation (the citizen would read all their slots)."""
+    converted = PLACEHOLDER.sub(r"{0[\1]}", text or "")
+    try:
+        if any(field == "" for _, field, _, _ in Formatter().parse(converted)):
+            return "'{}' names no value: write the value's name inside, as {dossier_code}"
+        converted.format(_AnyValue())
+    except KeyError:
+        return None  # Rasa shows such a text as it is
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:
+        if "'}'" in str(exc) and "Single '}'" in str(exc):
+            return "a '}' has no '{' before it: write a value as {name}, or leave the brace out"
+        if "'{'" in str(exc) or "expected '}'" in str(exc):
+            return "a '{' is not closed: write a value as {name}, or leave the brace out"
+        return "its braces are not {name} placeholders Rasa can fill in: check each { and }"
     return None
 
 
@@ -141,6 +171,9 @@ def check_content(content: Content, live: Content | None, allowed: set[str]) -> 
                     f"{target.text_limit} ({target.source}); shorten it"
                     + (f" or add a {target.label} variant" if channel is None else "")
                 )
+        brace = brace_problem(text)
+        if brace:
+            problems.append(f"{where}: {brace}")
         for link in links_in(text):
             problem = link_problem(link)
             if problem:
@@ -161,6 +194,11 @@ def _button_problems(where: str, buttons: Any) -> list[str]:
             problems.append(f"{where}: button {number} must have a title and a payload")
             continue
         title = button.get("title")
+        for key in ("title", "payload", "url"):  # Rasa fills placeholders in buttons too
+            value = button.get(key)
+            brace = brace_problem(value) if isinstance(value, str) else None
+            if brace:
+                problems.append(f"{where}: button {number}'s {key}: {brace}")
         if not isinstance(title, str) or not title.strip():
             problems.append(f"{where}: button {number} has no title")
         elif len(title) > limit:

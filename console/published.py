@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from console import content as store
+from console.checks import brace_problem
 from console.db import transaction
 from console.rasa_format import (
+    MESSAGE_KEYS,
     DomainResponse,
     Variations,
     nlg_reply,
@@ -33,6 +35,47 @@ logger = logging.getLogger("console.published")
 class Snapshot:
     counter: int
     responses: dict[str, Variations]
+    # Replies with a text Rasa cannot fill in (console.checks.brace_problem): stored before the
+    # checks refused such texts, or written around them. Served from their fallback.
+    unfillable: frozenset[str] = frozenset()
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def fillable(variations: Variations) -> bool:
+    """True when Rasa's interpolator can fill in every string it would fill in."""
+    return not any(
+        brace_problem(text)
+        for variation in variations
+        for key in MESSAGE_KEYS
+        for text in _strings(variation.get(key))
+    )
+
+
+def _doubled(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, dict):
+        return {k: _doubled(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_doubled(item) for item in value]
+    return value
+
+
+def literal(variations: Variations) -> Variations:
+    """Every brace doubled: Rasa's interpolator then shows the texts as they are."""
+    return [
+        {k: _doubled(v) if k in MESSAGE_KEYS else v for k, v in variation.items()}
+        for variation in variations
+    ]
 
 
 @dataclass
@@ -50,7 +93,11 @@ class PublishedContent:
         with transaction(self.engine) as session:
             counter, contents = store.live_contents(session)
         responses = {name: variations_from_content(c) for name, c in contents.items()}
-        self.snapshot = Snapshot(counter, responses)  # one assignment: readers see old or new
+        unfillable = frozenset(name for name, v in responses.items() if not fillable(v))
+        for name in sorted(unfillable):  # the name only: never a text or a slot
+            logger.error("%s has a text Rasa cannot fill in: served from its fallback", name)
+        # One assignment: readers see the old snapshot or the new one.
+        self.snapshot = Snapshot(counter, responses, unfillable)
 
     def refresh(self) -> bool:
         """Reload if anything was published since the last load; True if it reloaded."""
@@ -88,9 +135,30 @@ class PublishedContent:
     def render(
         self, name: str, slots: dict[str, Any], channel: str, arguments: dict[str, Any]
     ) -> dict[str, Any] | None:
+        """The reply for these slots and channel. A stored text Rasa cannot fill in (an unclosed
+        `{`) never fails the request: the domain's wording is served instead, else the stored
+        text as it is, without its values filled in."""
         variations = self.variations(name)
         if variations is None:
             return None
+        if name not in self.snapshot.unfillable:
+            try:
+                return self._render(variations, name, slots, channel, arguments)
+            except (ValueError, IndexError, TypeError, AttributeError) as exc:
+                logger.error("could not fill in %s (%s)", name, exc.__class__.__name__)
+        seed = self.domain.get(name)
+        if seed is not None and seed.variations is not variations and fillable(seed.variations):
+            return self._render(seed.variations, name, slots, channel, arguments)
+        return self._render(literal(variations), name, slots, channel, arguments)
+
+    @staticmethod
+    def _render(
+        variations: Variations,
+        name: str,
+        slots: dict[str, Any],
+        channel: str,
+        arguments: dict[str, Any],
+    ) -> dict[str, Any] | None:
         message = render(variations, name, slots, channel, arguments)
         return nlg_reply(message) if message is not None else None
 

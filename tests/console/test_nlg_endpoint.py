@@ -4,7 +4,9 @@ in the citizen's language and channel, with slots and arguments filled in."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from console import content, published
 from console.app import create_app
 from console.rasa_format import content_from_variations, read_domain, variations_from_content
 from console.settings import DEFAULT_DOMAIN_DIR
@@ -163,3 +166,56 @@ def test_answers_from_memory_in_a_few_milliseconds(client: TestClient, domain: D
     each = (time.perf_counter() - started) / count
     print(f"/nlg through the test client: {each * 1000:.2f} ms")
     assert each < 0.02
+
+
+def publish_unchecked(
+    client: TestClient, as_role: Callable[[str], dict[str, str]], name: str, text: str
+) -> None:
+    """A text published around the checks (as texts stored before they refused it were)."""
+    editor, reviewer = as_role("editor"), as_role("reviewer")
+    base = f"/api/responses/{name}"
+    answer = client.put(f"{base}/draft", headers=editor, json={"language": "vi", "text": text})
+    assert answer.status_code == 200, answer.text
+    assert client.post(f"{base}/submit", headers=editor).status_code == 200
+    assert client.post(f"{base}/publish", headers=reviewer).status_code == 200
+
+
+SLOTS = {"language": "vi", "id_number": "079203001234"}
+GREET = {"response": "utter_greet", "tracker": {"slots": SLOTS}, "channel": {"name": "rest"}}
+
+
+@pytest.mark.parametrize("text", ["Phí {fee", "giá {", "Mã hồ sơ: {}"])
+def test_a_stored_text_rasa_cannot_fill_in_is_served_from_the_domain_never_a_500(
+    client: TestClient,
+    as_role: Callable[[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    text: str,
+) -> None:
+    monkeypatch.setattr(content, "check_content", lambda *args, **kwargs: [])
+    with caplog.at_level(logging.ERROR, logger="console"):
+        publish_unchecked(client, as_role, "utter_greet", text)
+        answer = client.post("/nlg", json=GREET)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"].startswith("Xin chào!")  # the domain's wording
+    assert "utter_greet" in caplog.text
+    assert "079203001234" not in caplog.text and text not in caplog.text  # the name only
+
+    # A reply the domain does not have: the stored text as it is, no value filled in.
+    client.app.state.console.published.domain.pop("utter_greet")  # type: ignore[attr-defined]
+    answer = client.post("/nlg", json=GREET)
+    assert answer.status_code == 200 and answer.json()["text"] == text
+    assert "079203001234" not in answer.text  # "{}" is not filled with the slots
+
+
+def test_a_rendering_error_the_checks_did_not_foresee_falls_back_too(
+    client: TestClient,
+    as_role: Callable[[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(content, "check_content", lambda *args, **kwargs: [])
+    monkeypatch.setattr(published, "fillable", lambda variations: True)  # the check misses it
+    publish_unchecked(client, as_role, "utter_greet", "Phí {fee")
+    answer = client.post("/nlg", json=GREET)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"].startswith("Xin chào!")

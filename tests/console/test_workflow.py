@@ -134,6 +134,16 @@ def test_bad_input_is_422_with_a_clear_message_and_nothing_is_saved(
         },
         "button 1 has no title": {"text": "{dossier_code}", "buttons": [{"payload": "/greet"}]},
         "unknown channel 'viber'": {"text": "{dossier_code}", "channel": "viber"},
+        # Rasa's interpolator raises on these (the NLG request answered 500)
+        "vi text: a '{' is not closed": {"text": "{dossier_code} Phí {fee"},
+        "vi Zalo variant: a '{' is not closed": {"text": "giá {", "channel": "zalo"},
+        "vi text: a '}' has no '{' before it": {"text": "{dossier_code} } xong"},
+        "button 1's title: a '{' is not closed": {
+            "text": "{dossier_code}",
+            "buttons": [{"title": "Phí {fee", "payload": "/greet"}],
+        },
+        # ... and fills an empty {} with every slot of the conversation
+        "vi text: '{}' names no value": {"text": "{dossier_code} {}"},
         "language: unexpected value": {"text": "{dossier_code}", "language": "fr"},
         "text: ensure this value has at most": {"text": "x" * 10_001},
     }
