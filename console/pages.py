@@ -34,7 +34,22 @@ from sqlalchemy.orm import Session
 from console import audit
 from console import content as store
 from console.api import Console, get_console
-from console.auth import Staff, TooManyAttempts, sign_in, sign_out, staff_for_token
+from console.auth import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    NoSuchAccount,
+    Staff,
+    TooManyAttempts,
+    WrongPassword,
+    add_user,
+    change_password,
+    list_users,
+    set_disabled,
+    set_role,
+    sign_in,
+    sign_out,
+    staff_for_token,
+)
 from console.channels import channels
 from console.content import ContentError
 from console.db import transaction
@@ -47,7 +62,7 @@ from console.rasa_format import (
     render,
     variations_from_content,
 )
-from console.settings import ROOT
+from console.settings import ROLES, ROOT
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "console_session"
@@ -322,7 +337,8 @@ def home(request: Request) -> Response:
     visitor = _visitor(request)
     if visitor is None:
         return _sign_in_redirect(request)
-    return RedirectResponse("/responses", status_code=303)
+    home_page = "/responses" if visitor.staff.may("read") else "/account"
+    return RedirectResponse(home_page, status_code=303)
 
 
 def _state(found: dict[str, Any]) -> str:
@@ -751,3 +767,151 @@ def audit_page(request: Request, target: str = "", actor: str = "") -> Response:
     for entry in entries:
         entry["when"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["at"]))
     return _page(request, "audit.html", visitor, entries=entries, target=target, actor=actor)
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+ACCOUNT_NOTICES = {
+    "added": "Account added: it can sign in now.",
+    "disabled": "Account disabled: its sessions ended, it cannot sign in.",
+    "enabled": "Account enabled: it can sign in again.",
+    "role": "Role changed: it holds from the account's next page.",
+    "password": "Password changed. Your other sessions were signed out.",
+}
+
+
+def _users_page(
+    request: Request,
+    visitor: Visitor,
+    status: int = 200,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+) -> HTMLResponse:
+    console = get_console(request)
+    with transaction(console.engine) as session:
+        users = list_users(session)
+    return _page(
+        request,
+        "users.html",
+        visitor,
+        status,
+        users=users,
+        roles=ROLES,
+        error=error,
+        typed=typed or {},
+        min_length=MIN_PASSWORD_LENGTH,
+        notice=ACCOUNT_NOTICES.get(request.query_params.get("done", "")),
+    )
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request) -> Response:
+    visitor = _visitor(request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    if not visitor.staff.may("admin"):
+        return _forbidden(request, visitor, "manage accounts")
+    return _users_page(request, visitor)
+
+
+async def _user_action(request: Request, email: str | None, action: str) -> Response:
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    if not visitor.staff.may("admin"):
+        return _forbidden(request, visitor, "manage accounts")
+    console = get_console(request)
+    actor = visitor.staff.email
+    try:
+        with transaction(console.engine) as session:
+            if action == "added":
+                add_user(
+                    session,
+                    form.get("email", "")[:320],
+                    form.get("password", "")[:1024],
+                    form.get("role", ""),
+                    actor=actor,
+                )
+            elif action == "role" and email is not None:
+                set_role(session, email, form.get("role", ""), actor=actor)
+            elif email is not None:
+                set_disabled(session, email, action == "disabled", actor=actor)
+    except AccountError as exc:
+        typed = {k: form.get(k, "") for k in ("email", "role")} if action == "added" else None
+        status = 404 if isinstance(exc, NoSuchAccount) else 422
+        return _users_page(request, visitor, status, error=str(exc), typed=typed)
+    return _go(request, f"/users?done={action}")
+
+
+@router.post("/users")
+async def user_add(request: Request) -> Response:
+    return await _user_action(request, None, "added")
+
+
+@router.post("/users/{email}/disable")
+async def user_disable(request: Request, email: str) -> Response:
+    return await _user_action(request, email, "disabled")
+
+
+@router.post("/users/{email}/enable")
+async def user_enable(request: Request, email: str) -> Response:
+    return await _user_action(request, email, "enabled")
+
+
+@router.post("/users/{email}/role")
+async def user_role(request: Request, email: str) -> Response:
+    return await _user_action(request, email, "role")
+
+
+def _account_page(
+    request: Request, visitor: Visitor, status: int = 200, error: str | None = None
+) -> HTMLResponse:
+    return _page(
+        request,
+        "account.html",
+        visitor,
+        status,
+        error=error,
+        min_length=MIN_PASSWORD_LENGTH,
+        notice=ACCOUNT_NOTICES.get(request.query_params.get("done", "")),
+    )
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request) -> Response:
+    """Every role: one's own account and password."""
+    visitor = _visitor(request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    return _account_page(request, visitor)
+
+
+@router.post("/account/password")
+async def account_password(request: Request) -> Response:
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    console = get_console(request)
+    current, new = form.get("current", "")[:1024], form.get("new", "")[:1024]
+    if new != form.get("again", "")[:1024]:
+        return _account_page(request, visitor, 422, "The two new passwords differ.")
+    try:
+        with transaction(console.engine) as session:
+            change_password(session, console.settings, visitor.staff, current, new, visitor.token)
+    except TooManyAttempts:
+        return _account_page(
+            request, visitor, 429, "Too many wrong current passwords: try again in 15 minutes."
+        )
+    except WrongPassword:
+        with transaction(console.engine) as session:
+            audit.record(session, visitor.staff.email, "password_change_failed")
+        return _account_page(request, visitor, 403, "The current password is wrong.")
+    except AccountError as exc:
+        return _account_page(request, visitor, 422, f"Not changed: {exc}.")
+    return _go(request, "/account?done=password")

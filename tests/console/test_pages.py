@@ -224,13 +224,14 @@ def test_live_preview_shows_unsaved_text_per_channel_and_saves_nothing(client: T
 
 
 def test_the_preview_reports_text_rasa_cannot_fill_in(client: TestClient) -> None:
-    # The store's checks let an unclosed brace through; Rasa's interpolator raises on it.
+    # Rasa's interpolator raises on an unclosed brace; the store's checks refuse it (6c11601),
+    # and the preview's own rendering check stays as the second net.
     csrf = page_sign_in(client, "editor")
     answer = client.post(
         f"/responses/{GREETING}/check", data={"csrf": csrf, "text.vi": "Chào bạn {ten"}
     )
     assert answer.status_code == 200
-    assert "vi text: Rasa cannot fill this text in" in answer.text
+    assert "vi text: a &#39;{&#39; is not closed" in answer.text
 
 
 def test_an_editor_sees_no_publish_button_and_cannot_publish_through_the_form(
