@@ -1,5 +1,6 @@
 """When the bot is not sure: offer the two or three likeliest topics as buttons; if the citizen is
-still not understood on the next try, admit it and point to the hotline and the portal."""
+still not understood on the next try, hand the conversation to a person (actions/handoff.py),
+or, with the handoff queue unreachable, admit it and point to the hotline and the portal."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import language
 from actions.content import response_text
+from actions.handoff import hand_off
 
 # Topics worth offering, with the response that holds each button's title.
 TITLE_OF_INTENT = {
@@ -47,8 +49,9 @@ class ActionClarify(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         if previous_user_intent(tracker) == "nlu_fallback":
-            dispatcher.utter_message(response="utter_cannot_help")
-            return []
+            return await hand_off(
+                dispatcher, tracker, domain, "fallbacks", console_down="utter_cannot_help"
+            )
         lang = language(tracker)
         entities = {
             e["entity"]: e["value"]

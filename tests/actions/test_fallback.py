@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import httpx
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import ActionClarify
+from actions.handoff import HandoffClient, set_handoff_client
 from tests.actions.helpers import make_tracker, responses
 
 DOMAIN = {
@@ -49,9 +51,19 @@ async def test_offers_the_likely_topics_as_buttons() -> None:
     ]
 
 
-async def test_second_miss_in_a_row_admits_it_and_points_to_the_hotline() -> None:
-    dispatcher = CollectingDispatcher()
-    await ActionClarify().run(dispatcher, fallback_tracker("nlu_fallback"), DOMAIN)
+async def test_second_miss_in_a_row_with_no_handoff_queue_points_to_the_hotline() -> None:
+    """The second miss hands off (tests/actions/test_handoff.py); with the queue unreachable
+    the bot admits it and points to the hotline, as before there was a queue."""
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    set_handoff_client(HandoffClient("http://console.test", transport=httpx.MockTransport(refused)))
+    try:
+        dispatcher = CollectingDispatcher()
+        await ActionClarify().run(dispatcher, fallback_tracker("nlu_fallback"), DOMAIN)
+    finally:
+        set_handoff_client(None)
     assert responses(dispatcher) == ["utter_cannot_help"]
 
 
