@@ -234,6 +234,21 @@ BACKOFF_MAX_SECONDS = 30.0
 STABLE_AFTER_SECONDS = 60.0
 
 
+# Lines of a service's log shown when it dies while starting (the log is already masked).
+START_FAILURE_LINES = 12
+
+
+def _last_lines(path: Path, count: int) -> list[str]:
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 16384))
+            text = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-count:]
+
+
 class Supervisor:
     """Starts the services, restarts one that crashes (with back-off), stops them all.
 
@@ -319,9 +334,13 @@ class Supervisor:
 
     def _check_alive(self, service: Service) -> None:
         if service.process is not None and service.process.poll() is not None:
-            where = f" (see var/logs/{service.name}.log)" if self.log_to_files else ""
+            where, last = "", ""
+            if self.log_to_files:
+                log = self.settings.var_dir / "logs" / f"{service.name}.log"
+                where = f" (see {log})"
+                last = "".join(f"\n  | {line}" for line in _last_lines(log, START_FAILURE_LINES))
             raise RuntimeError(
-                f"{service.name} exited with code {service.process.returncode}{where}"
+                f"{service.name} exited with code {service.process.returncode}{where}{last}"
             )
 
     def _supervise(self) -> None:

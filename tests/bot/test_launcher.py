@@ -112,3 +112,21 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     assert not alive(process.pid)
     time.sleep(1.0)  # the monitor must not bring it back after stop
     assert running.service("a").process is process
+
+
+def test_a_service_that_dies_while_starting_says_why_in_the_error(tmp_path: Path) -> None:
+    """`make run` (and a CI log) shows the dying service's last log lines, not only its code."""
+    settings = Settings(var_dir=tmp_path, start_sandbox=False, sandbox_mode=True)
+    dying = Service(
+        "dying",
+        [sys.executable, "-c", "import sys; print('cannot bind: port taken'); sys.exit(3)"],
+        _ok(f"http://127.0.0.1:{free_port()}/"),
+    )
+    running = Supervisor(settings, "unused", log_to_files=True, services_=[dying])
+    try:
+        with pytest.raises(RuntimeError) as failure:
+            running.start(timeout=20)
+    finally:
+        running.stop()
+    assert "dying exited with code 3" in str(failure.value)
+    assert "cannot bind: port taken" in str(failure.value)
