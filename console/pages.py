@@ -11,6 +11,8 @@ sign-in form, before any session exists, uses a random cookie that the form must
 
 from __future__ import annotations
 
+import datetime
+import difflib
 import hashlib
 import hmac
 import ipaddress
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from console import audit
 from console import content as store
+from console import faq as faq_store
 from console.api import Console, get_console
 from console.auth import (
     MIN_PASSWORD_LENGTH,
@@ -51,9 +54,9 @@ from console.auth import (
     staff_for_token,
 )
 from console.channels import channels
-from console.content import ContentError
+from console.content import ContentError, Invalid
 from console.db import transaction
-from console.models import SUBMITTED, Version
+from console.models import DRAFT, SUBMITTED, Version
 from console.rasa_format import (
     LANGUAGES,
     Content,
@@ -63,6 +66,8 @@ from console.rasa_format import (
     variations_from_content,
 )
 from console.settings import ROLES, ROOT
+from console.text import fold
+from console.text import words as fold_words
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "console_session"
@@ -915,3 +920,376 @@ async def account_password(request: Request) -> Response:
     except AccountError as exc:
         return _account_page(request, visitor, 422, f"Not changed: {exc}.")
     return _go(request, "/account?done=password")
+
+
+# --- FAQ entries ---------------------------------------------------------------------------
+
+FAQ_STATES = ("draft", "submitted", "published", "withdrawn")  # the FAQ list's filter
+FAQ_NOTICES = {
+    "created": "FAQ entry created as a draft.",
+    "from_group": "FAQ draft made from the unanswered questions: check the phrasings and answer.",
+    "saved": "Draft saved.",
+    "unchanged": "Nothing changed: the draft is as it was.",
+    "submitted": "Submitted for review.",
+    "published": "Published: the assistant answers with it within a few seconds.",
+    "sent_back": "Sent back to its authors as a draft.",
+    "withdrawn": "Withdrawn: citizens no longer get this answer (its versions stay).",
+    "discarded": "Draft discarded.",
+}
+FAQ_TEXT_FIELDS = ("source", "reviewed_on", "valid_from", "valid_until")
+
+
+def faq_state(entry: dict[str, Any]) -> str:
+    """What the list shows: the open draft or submission first, as for replies."""
+    if entry.get("working"):
+        return str(entry["working"]["state"])
+    if entry.get("live"):
+        return "published"
+    return "withdrawn" if entry.get("withdrawn_at") else "discarded"
+
+
+def faq_form(content: dict[str, Any] | None) -> dict[str, str]:
+    """An entry's content as the form's fields (phrasings one a line)."""
+    content = content or {}
+    values = {
+        f"questions.{lang}": "\n".join((content.get("questions") or {}).get(lang) or [])
+        for lang in LANGUAGES
+    }
+    values |= {
+        f"answer.{lang}": (content.get("answer") or {}).get(lang) or "" for lang in LANGUAGES
+    }
+    values |= {key: str(content.get(key) or "") for key in FAQ_TEXT_FIELDS}
+    return values
+
+
+def faq_raw(form: dict[str, str]) -> dict[str, Any]:
+    """The form's fields as the store's content (it checks and cleans them)."""
+    return {
+        "questions": {
+            lang: [
+                line.strip()
+                for line in _normalise(form.get(f"questions.{lang}", "")).split("\n")
+                if line.strip()
+            ]
+            for lang in LANGUAGES
+        },
+        "answer": {lang: _normalise(form.get(f"answer.{lang}", "")) for lang in LANGUAGES},
+        **{key: form.get(key, "").strip()[:2000] or None for key in FAQ_TEXT_FIELDS},
+    }
+
+
+def faq_lines(content: dict[str, Any] | None) -> list[str]:
+    """A version as lines for its diff."""
+    if not content:
+        return []
+    lines = []
+    for lang in LANGUAGES:
+        lines += [f"[{lang}] Q: {q}" for q in (content.get("questions") or {}).get(lang) or []]
+        answer = str((content.get("answer") or {}).get(lang) or "")
+        lines += [f"[{lang}] A: {line}" for line in answer.splitlines()]
+    lines.append(f"source: {content.get('source') or ''}")
+    lines.append(f"reviewed on: {content.get('reviewed_on') or ''}")
+    lines.append(
+        f"valid: from {content.get('valid_from') or '-'} until {content.get('valid_until') or '-'}"
+    )
+    return lines
+
+
+def faq_diffs(versions: list[dict[str, Any]]) -> None:
+    """Each version's diff against the version it was made from (else the one before it)."""
+    by_number = {v["version"]: v for v in versions}
+    for version in versions:
+        base = by_number.get(version["based_on"] or version["version"] - 1)
+        version["diff"] = "\n".join(
+            difflib.unified_diff(
+                faq_lines(base["content"] if base else None),
+                faq_lines(version["content"]),
+                f"version {base['version']}" if base else "(nothing)",
+                f"version {version['version']}",
+                lineterm="",
+            )
+        )
+
+
+def faq_send_back(session: Session, staff: Staff, entry_id: int, note: str) -> None:
+    """A submitted version back to its authors as a draft, with the reviewer's reason (in the
+    audit log: FaqVersion has no note column). console/faq.py has no send-back of its own;
+    this uses its pieces and rules (the reply workflow's send_back is the model)."""
+    entry = faq_store.get_entry(session, entry_id)
+    working = faq_store._working(session, entry, SUBMITTED, "send back")
+    working.state = DRAFT
+    working.submitted_by = working.submitted_at = None
+    working.updated_at = time.time()
+    audit.record(
+        session, staff.email, "faq_sent_back", f"faq:{entry.id}", working.number, {"note": note}
+    )
+
+
+def _faq_note(session: Session, entry: dict[str, Any]) -> str | None:
+    """The reviewer's reason when the open draft was sent back."""
+    working = entry.get("working")
+    if not working or working["state"] != DRAFT:
+        return None
+    for item in audit.entries(session, target=f"faq:{entry['id']}", limit=50):
+        if item["action"] == "faq_sent_back" and item["version"] == working["version"]:
+            return str((item["detail"] or {}).get("note") or "")
+        if (
+            item["action"] in ("faq_submitted", "faq_created")
+            and item["version"] == working["version"]
+        ):
+            return None
+    return None
+
+
+@router.get("/faq", response_class=HTMLResponse)
+def faq_list(request: Request, q: str = "", state: str = "") -> Response:
+    visitor = _visitor(request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    if not visitor.staff.may("read"):
+        return _forbidden(request, visitor, "read FAQ entries")
+    console = get_console(request)
+    with transaction(console.engine) as session:
+        entries = faq_store.list_entries(session)
+    wanted = fold_words(q[:200])
+    found = []
+    for entry in entries:
+        entry["state"] = faq_state(entry)
+        shown = entry["working"] or entry["live"] or {"content": {}}
+        entry["content"] = shown["content"]
+        entry["version"] = shown.get("version")
+        haystack = fold(" ".join(faq_lines(entry["content"])))
+        if all(word in haystack for word in wanted) and (
+            state not in FAQ_STATES or entry["state"] == state
+        ):
+            found.append(entry)
+    partial = (
+        bool(request.headers.get("hx-request")) and request.headers.get("hx-target") == "results"
+    )
+    return _page(
+        request,
+        "_faq_results.html" if partial else "faq_list.html",
+        visitor,
+        q=q,
+        state=state if state in FAQ_STATES else "",
+        states=FAQ_STATES,
+        found=found,
+        may_edit=visitor.staff.may("edit"),
+    )
+
+
+def _faq_new_page(
+    request: Request,
+    visitor: Visitor,
+    status: int = 200,
+    problems: list[str] | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    values = faq_form({"reviewed_on": datetime.date.today().isoformat()})
+    if form:
+        values = {key: form.get(key, value) for key, value in values.items()}
+    return _page(
+        request,
+        "faq_entry.html",
+        visitor,
+        status,
+        entry=None,
+        values=values,
+        problems=problems or [],
+        error=error,
+        may_edit=True,
+        versions=[],
+    )
+
+
+@router.get("/faq/new", response_class=HTMLResponse)
+def faq_new(request: Request) -> Response:
+    visitor = _visitor(request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    if not visitor.staff.may("edit"):
+        return _forbidden(request, visitor, "write FAQ entries")
+    return _faq_new_page(request, visitor)
+
+
+@router.post("/faq/new")
+async def faq_create(request: Request) -> Response:
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    if not visitor.staff.may("edit"):
+        return _forbidden(request, visitor, "write FAQ entries")
+    console = get_console(request)
+    try:
+        with transaction(console.engine) as session:
+            created = faq_store.create(session, visitor.staff, faq_raw(form))
+    except ContentError as exc:
+        return _faq_new_page(
+            request,
+            visitor,
+            exc.status,
+            problems=exc.problems,
+            error=exc.message if not exc.problems else "Not saved: fix the problems below.",
+            form=form,
+        )
+    return _go(request, f"/faq/{created['id']}?done=created")
+
+
+def _faq_page(
+    request: Request,
+    visitor: Visitor,
+    entry_id: int,
+    status: int = 200,
+    problems: list[str] | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    console = get_console(request)
+    with transaction(console.engine) as session:
+        entry = faq_store.detail(session, entry_id, visitor.staff)
+        note = _faq_note(session, entry)
+    versions = entry["versions"]
+    faq_diffs(versions)
+    working, live = entry["working"], entry["live"]
+    shown = working or live or (versions[0] if versions else None)
+    values = faq_form(shown["content"] if shown else None)
+    if form:
+        values = {key: form.get(key, value) for key, value in values.items()}
+    may_publish = visitor.staff.may("publish")
+    submitted = bool(working) and working["state"] == SUBMITTED
+    own = bool(working) and visitor.staff.email in (working.get("authors") or [])
+    for version in versions:
+        version["live"] = bool(live) and version["version"] == live["version"]
+    return _page(
+        request,
+        "faq_entry.html",
+        visitor,
+        status,
+        entry=entry,
+        state=faq_state(entry),
+        values=values,
+        note=note,
+        versions=versions,
+        may_edit=visitor.staff.may("edit"),
+        may_publish=may_publish,
+        show_publish=may_publish and submitted and not own,
+        own_submission=own and submitted,
+        show_send_back=may_publish and submitted,
+        show_withdraw=may_publish and bool(live),
+        problems=problems or [],
+        error=error,
+        notice=FAQ_NOTICES.get(request.query_params.get("done", "")),
+    )
+
+
+@router.get("/faq/{entry_id}", response_class=HTMLResponse)
+def faq_page(request: Request, entry_id: int) -> Response:
+    visitor = _visitor(request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    if not visitor.staff.may("read"):
+        return _forbidden(request, visitor, "read FAQ entries")
+    try:
+        return _faq_page(request, visitor, entry_id)
+    except ContentError as exc:
+        return _page(
+            request, "error.html", visitor, exc.status, title="Not found", message=exc.message
+        )
+
+
+def _faq_changed(session: Session, entry_id: int, raw: dict[str, Any]) -> bool:
+    """Whether the typed content differs from the open draft (else from the live version)."""
+    entry = faq_store.describe(session, faq_store.get_entry(session, entry_id))
+    shown = entry["working"] or entry["live"]
+    return shown is None or faq_store.clean_content(raw) != shown["content"]
+
+
+async def _faq_act(request: Request, entry_id: int, permission: str, action: str) -> Response:
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    if not visitor.staff.may(permission):
+        return _forbidden(request, visitor, f"{permission} FAQ entries")
+    console = get_console(request)
+    staff = visitor.staff
+    done = action
+    try:
+        with transaction(console.engine) as session:
+            if action in ("saved", "submitted"):
+                raw = faq_raw(form)
+                # Submitting what is already the draft does not make the submitter an author.
+                if _faq_changed(session, entry_id, raw):
+                    faq_store.save_draft(session, staff, entry_id, raw)
+                elif action == "saved":
+                    done = "unchanged"
+                if action == "submitted":
+                    faq_store.submit(session, staff, entry_id)
+            elif action == "published":
+                faq_store.publish(session, staff, entry_id)
+            elif action == "sent_back":
+                note = form.get("note", "").strip()[:2000]
+                if not note:
+                    raise Invalid("write why it goes back, for its authors")
+                faq_send_back(session, staff, entry_id, note)
+            elif action == "withdrawn":
+                faq_store.withdraw(session, staff, entry_id)
+            elif action == "discarded":
+                faq_store.discard(session, staff, entry_id)
+    except ContentError as exc:
+        try:
+            return _faq_page(
+                request,
+                visitor,
+                entry_id,
+                exc.status,
+                problems=exc.problems,
+                error=exc.message if not exc.problems else "Not saved: fix the problems below.",
+                form=form if action in ("saved", "submitted") else None,
+            )
+        except ContentError as missing:
+            return _page(
+                request,
+                "error.html",
+                visitor,
+                missing.status,
+                title="Not found",
+                message=missing.message,
+            )
+    return _go(request, f"/faq/{entry_id}?done={done}")
+
+
+@router.post("/faq/{entry_id}/draft")
+async def faq_save(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "edit", "saved")
+
+
+@router.post("/faq/{entry_id}/submit")
+async def faq_submit(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "edit", "submitted")
+
+
+@router.post("/faq/{entry_id}/discard")
+async def faq_discard(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "edit", "discarded")
+
+
+@router.post("/faq/{entry_id}/publish")
+async def faq_publish(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "publish", "published")
+
+
+@router.post("/faq/{entry_id}/send-back")
+async def faq_send_back_form(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "publish", "sent_back")
+
+
+@router.post("/faq/{entry_id}/withdraw")
+async def faq_withdraw(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "publish", "withdrawn")
