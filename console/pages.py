@@ -33,7 +33,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from console import audit
+from actions.faq import mask
+from console import audit, unanswered
 from console import content as store
 from console import faq as faq_store
 from console.api import Console, get_console
@@ -1293,3 +1294,84 @@ async def faq_send_back_form(request: Request, entry_id: int) -> Response:
 @router.post("/faq/{entry_id}/withdraw")
 async def faq_withdraw(request: Request, entry_id: int) -> Response:
     return await _faq_act(request, entry_id, "publish", "withdrawn")
+
+
+# --- unanswered questions ------------------------------------------------------------------
+
+FROM_GROUP_FIELDS = ("answer.vi", "answer.en", "source", "reviewed_on", "valid_from", "valid_until")
+
+
+def _unanswered_page(
+    request: Request,
+    visitor: Visitor,
+    status: int = 200,
+    failed: int | None = None,
+    problems: list[str] | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    console = get_console(request)
+    with transaction(console.engine) as session:
+        found = unanswered.groups(session)
+    for group in found:
+        # Masked by the action server and by the store on receipt; once more here, so a row
+        # written any other way shows nothing personal either.
+        group["questions"] = [mask(text) for text in group["questions"]]
+        group.pop("ids", None)
+    today = datetime.date.today().isoformat()
+    typed = {key: (form or {}).get(key, "") for key in FROM_GROUP_FIELDS}
+    return _page(
+        request,
+        "unanswered.html",
+        visitor,
+        status,
+        groups=found,
+        failed=failed,
+        problems=problems or [],
+        error=error,
+        typed=typed | {"reviewed_on": typed["reviewed_on"] or today},
+        today=today,
+        may_edit=visitor.staff.may("edit"),
+    )
+
+
+@router.get("/unanswered", response_class=HTMLResponse)
+def unanswered_page(request: Request) -> Response:
+    """What citizens asked that fell to the fallback, grouped, the largest group first."""
+    visitor = _visitor(request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    if not visitor.staff.may("read"):
+        return _forbidden(request, visitor, "read the unanswered questions")
+    return _unanswered_page(request, visitor)
+
+
+@router.post("/unanswered/{group}/faq")
+async def unanswered_to_faq(request: Request, group: int) -> Response:
+    """One step: a new FAQ draft whose phrasings are the group's questions, with the answer,
+    source and date typed beside the group; then its page opens."""
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    if not visitor.staff.may("edit"):
+        return _forbidden(request, visitor, "write FAQ entries")
+    console = get_console(request)
+    raw = faq_raw(form)
+    extra = {key: value for key, value in raw.items() if key != "questions"}
+    try:
+        with transaction(console.engine) as session:
+            created = unanswered.make_faq(session, visitor.staff, group, extra)
+    except ContentError as exc:
+        return _unanswered_page(
+            request,
+            visitor,
+            exc.status,
+            failed=group,
+            problems=exc.problems,
+            error=exc.message if not exc.problems else "No draft made: fix the problems below.",
+            form=form,
+        )
+    return _go(request, f"/faq/{created['id']}?done=from_group")
