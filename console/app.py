@@ -21,6 +21,7 @@ from console.api import admin as admin_api
 from console.api import auth as auth_api
 from console.api import faq as faq_api
 from console.api import responses as responses_api
+from console.api import spreadsheets as spreadsheets_api
 from console.auth import ensure_demo_accounts
 from console.content import import_domain
 from console.db import create_schema, make_engine, transaction
@@ -72,5 +73,6 @@ def create_app(settings: ConsoleSettings, engine: Engine | None = None) -> FastA
     app.include_router(responses_api.router)
     app.include_router(admin_api.router)
     app.include_router(faq_api.router)
+    app.include_router(spreadsheets_api.router)  # export, import as drafts, /spreadsheets
     pages.install(app)  # the staff console's pages (/, /signin, /responses, /audit, /static)
     return app
