@@ -59,7 +59,7 @@ run: install train ## install, train if stale, start every service and open a ch
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy actions bot nlu sandbox
+	$(VENV)/bin/mypy actions bot nlu sandbox console
 
 # Responses uttered by custom actions and the intents set by the input guard are expected
 # warnings; any other warning (unknown intent, conflicting stories...) fails validation.
