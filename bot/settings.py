@@ -291,6 +291,9 @@ class Settings:
             "STAFF_PORT": str(self.staff_port),
             "STAFF_SESSION_SECRET": self.secret("staff_session_secret", "STAFF_SESSION_SECRET"),
             "CONTENT_INTERNAL_TOKEN": self._internal_token(),
+            # The call-centre desk reads trackers and hands conversations back (Rasa's HTTP API).
+            "RASA_URL": self.rasa_url,
+            "RASA_AUTH_TOKEN": self.secret("rasa_token", "RASA_AUTH_TOKEN", fresh=True),
         }
 
     def _internal_token(self) -> str:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from console import nlg, pages
+from console import desk, nlg, pages
 from console.api import Console, install_error_handlers
 from console.api import admin as admin_api
 from console.api import auth as auth_api
@@ -75,4 +75,5 @@ def create_app(settings: ConsoleSettings, engine: Engine | None = None) -> FastA
     app.include_router(faq_api.router)
     app.include_router(spreadsheets_api.router)  # export, import as drafts, /spreadsheets
     pages.install(app)  # the staff console's pages (/, /signin, /responses, /audit, /static)
+    desk.install(app)  # the call-centre desk: /api/handoff, /internal/handoff, /desk (desk.py)
     return app

@@ -68,6 +68,13 @@ class ConsoleSettings:
     login_max_failures: int = 5
     login_window_seconds: float = 900.0
     log_level: str = "INFO"
+    # The call-centre desk (console/handoff.py documents OFFICE_HOURS' format).
+    office_hours: str = "Mon-Fri 07:30-17:00"
+    office_timezone: str = "Asia/Ho_Chi_Minh"
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = field(default="", repr=False)
+    portal_url: str = "http://127.0.0.1:8001"
+    portal_api_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
@@ -84,6 +91,12 @@ class ConsoleSettings:
             domain_dir=Path(env.get("DOMAIN_DIR") or DEFAULT_DOMAIN_DIR),
             refresh_seconds=_number(env, "CONTENT_REFRESH_SECONDS", 1.0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            office_hours=env.get("OFFICE_HOURS") or "Mon-Fri 07:30-17:00",
+            office_timezone=env.get("OFFICE_TIMEZONE") or "Asia/Ho_Chi_Minh",
+            rasa_url=(env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+            rasa_token=env.get("RASA_AUTH_TOKEN") or "",
+            portal_url=(env.get("PORTAL_API_URL") or "http://127.0.0.1:8001").rstrip("/"),
+            portal_api_key=env.get("PORTAL_API_KEY") or "",
         )
 
     def check(self) -> None:
