@@ -5,6 +5,7 @@ rows that say what is live make no draft; roles; the page with its CSRF token.""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import unicodedata
 from collections.abc import Callable
@@ -427,3 +428,36 @@ def test_the_page_needs_sign_in_and_a_content_role(client: TestClient) -> None:
     page_sign_in(client, "agent")
     assert client.get("/spreadsheets").status_code == 403
     assert client.get("/spreadsheets/responses.csv").status_code == 403
+
+
+def test_a_row_equal_to_the_live_version_leaves_an_open_draft_alone(
+    client: TestClient, as_role: Roles
+) -> None:
+    editor = as_role("editor")
+    exported = client.get("/api/export/responses.xlsx", headers=editor).content  # the live text
+    client.put(
+        f"/api/responses/{FEE}/draft", headers=editor, json={"language": "vi", "text": NEW_FEE}
+    )
+    answer = upload(client, editor, exported)
+    assert answer.status_code == 200 and FEE in answer.json()["unchanged"]
+    assert working(client, editor, FEE)["content"]["vi"]["text"] == NEW_FEE  # type: ignore[index]
+
+
+def test_sheets_as_spreadsheet_programs_save_them() -> None:
+    """Semicolons (some locales), headers in another case, trailing spaces, date cells."""
+    data = "\ufeffName;VI;Vi_Buttons\r\nutter_greet;Xin chào ;A | /a\r\n;;\r\n".encode()
+    kind, header, rows = sheets.read_rows(data, "responses")
+    assert (kind, header) == ("csv", ["name", "vi", "vi buttons"])
+    assert rows == [(2, {"name": "utter_greet", "vi": "Xin chào ", "vi buttons": "A | /a"})]
+    live = {"vi": {"text": "Xin chào", "buttons": [{"title": "A", "payload": "/a"}]}}
+    assert sheets.response_changes(rows[0][1], live) == []  # the same, up to the spaces
+    assert sheets.clean(datetime.datetime(2026, 11, 30)) == "2026-11-30"
+    assert sheets.clean(3.0) == "3"
+    book = sheets.write_xlsx({"faq": (["id", "reviewed on"], [["1", "2026-11-30"]])})
+    loaded = load_workbook(io.BytesIO(book))
+    loaded.active["B2"] = datetime.date(2026, 12, 1)  # typed as a date in the program
+    out = io.BytesIO()
+    loaded.save(out)
+    assert sheets.faq_raw(sheets.read_rows(out.getvalue(), "faq")[2][0][1])["reviewed_on"] == (
+        "2026-12-01"
+    )
