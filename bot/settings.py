@@ -324,3 +324,43 @@ def active_credentials(template: str, environ: dict[str, str]) -> str:
         if all(environ.get(n) for n in names):
             kept[channel] = config
     return yaml.safe_dump(kept, sort_keys=False)
+
+
+# --- Agent messages (call-centre handoff) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentChannelSettings:
+    """What the channels' agent routes need in the Rasa process (bot/channels/agent.py).
+
+    ``token`` is Rasa's own API token (RASA_AUTH_TOKEN, which bot/rasa_server.py gives to
+    ``--auth-token``): the console that may use Rasa's API may also speak to citizens. Unset,
+    every agent message is refused. The web chat's inbox holds a request up to
+    ``inbox_wait_seconds`` (WEBCHAT_INBOX_WAIT_SECONDS) and reads the tracker store every
+    ``inbox_poll_seconds`` (WEBCHAT_INBOX_POLL_SECONDS) meanwhile, so an agent's message recorded
+    by another replica is seen too.
+    """
+
+    token: str = field(default="", repr=False)
+    inbox_wait_seconds: float = 25.0
+    inbox_poll_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> AgentChannelSettings:
+        env = dict(os.environ) if environ is None else environ
+
+        def seconds(name: str, default: float) -> float:
+            raw = (env.get(name) or "").strip()
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+            if value <= 0:
+                raise SettingsError(f"{name} must be positive, got {raw!r}")
+            return value
+
+        return cls(
+            token=env.get("RASA_AUTH_TOKEN") or "",
+            inbox_wait_seconds=seconds("WEBCHAT_INBOX_WAIT_SECONDS", cls.inbox_wait_seconds),
+            inbox_poll_seconds=seconds("WEBCHAT_INBOX_POLL_SECONDS", cls.inbox_poll_seconds),
+        )

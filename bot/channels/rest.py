@@ -28,7 +28,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.settings import MAX_REQUEST_BYTES, is_true
+from bot.channels.agent import AGENT_PATH, add_agent_route
+from bot.settings import MAX_REQUEST_BYTES, AgentChannelSettings, is_true
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,13 @@ class DevRestInput(RestInput):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> DevRestInput:
         return cls(RestSettings.from_env(overrides=credentials or {}))
 
-    def __init__(self, settings: RestSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: RestSettings | None = None,
+        agent_settings: AgentChannelSettings | None = None,
+    ) -> None:
         self.settings = settings or RestSettings.from_env()
+        self.agent_settings = agent_settings or AgentChannelSettings.from_env()
         if not self.settings.sandbox_mode and not self.settings.token:
             logger.info("rest channel: off (not sandbox mode and REST_CHANNEL_TOKEN unset)")
 
@@ -114,8 +120,16 @@ class DevRestInput(RestInput):
 
         @webhook.on_request
         async def guard(request: Request) -> HTTPResponse | None:
-            if request.method == "POST":
+            if request.method == "POST" and not request.path.endswith(AGENT_PATH):
                 return self.refusal(request)
             return None
 
+        # REST has no push: the agent's message is only recorded (tests read the tracker).
+        add_agent_route(
+            webhook,
+            channel=CHANNEL_NAME,
+            sender_prefix=SENDER_PREFIX,
+            deliver=None,
+            settings=self.agent_settings,
+        )
         return webhook

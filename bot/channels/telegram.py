@@ -40,6 +40,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from bot.channels.agent import AgentMessage, DeliveryRefused, add_agent_route
 from bot.channels.common import (
     MAX_BODY_BYTES,
     KeyedLocks,
@@ -53,6 +54,7 @@ from bot.channels.common import (
 )
 from bot.channels.state import ChannelState, StateUnavailable, default_channel_state
 from bot.logmask import PiiFilter
+from bot.settings import AgentChannelSettings
 
 logger = logging.getLogger(__name__)
 logger.addFilter(PiiFilter())
@@ -507,9 +509,14 @@ class TelegramInput(InputChannel):
         return cls(TelegramSettings.from_env(overrides=credentials or {}))
 
     def __init__(
-        self, settings: TelegramSettings | None = None, *, state: ChannelState | None = None
+        self,
+        settings: TelegramSettings | None = None,
+        *,
+        state: ChannelState | None = None,
+        agent_settings: AgentChannelSettings | None = None,
     ) -> None:
         self.settings = settings or TelegramSettings.from_env()
+        self.agent_settings = agent_settings or AgentChannelSettings.from_env()
         self.state = state or default_channel_state()
         self.callbacks = CallbackStore(self.state)
         self._bot: Bot | None = None
@@ -550,6 +557,20 @@ class TelegramInput(InputChannel):
         if not expected or provided is None:
             return False
         return hmac.compare_digest(provided.encode(), expected.encode())
+
+    async def deliver_agent_message(self, message: AgentMessage) -> None:
+        """A call-centre agent's text to the chat behind ``telegram:<chat_id>``."""
+        if not self.settings.token:
+            raise DeliveryRefused(503, "unavailable")
+        sent = await send_rasa_reply(
+            self.bot,
+            chat_id_from_sender(message.conversation_id),
+            {"text": message.text},
+            callbacks=self.callbacks,
+            retry=self.settings.retry,
+        )
+        if not sent:
+            raise DeliveryRefused(502, "delivery_failed")
 
     async def aclose(self) -> None:
         bot, self._bot, self._conversations = self._bot, None, None
@@ -618,6 +639,14 @@ class TelegramInput(InputChannel):
             except Exception:
                 logger.exception("telegram: handling update %s failed", update.update_id)
             return response.json({"status": "ok"})
+
+        add_agent_route(
+            webhook,
+            channel=CHANNEL_NAME,
+            sender_prefix=SENDER_PREFIX,
+            deliver=self.deliver_agent_message,
+            settings=self.agent_settings,
+        )
 
         @webhook.listener("after_server_stop")
         async def close(*_: Any) -> None:

@@ -12,6 +12,13 @@ seconds). Stateless: rotating the secret ends every session; a renewed token doe
 one it replaced (both end at their own expiry). Replies come back as Rasa's REST channel returns
 them (``CollectingOutputChannel``). No reply wording lives here; message texts are never logged
 (at DEBUG only masked and cut short, via ``loggable_text``).
+
+Messages the citizen did not ask for (a call-centre agent's, and the bot's own words when the agent
+hands the conversation back) cannot ride on a reply: the widget long-polls
+``GET /webhooks/webchat/inbox?after=<timestamp>`` with the same bearer, which answers, from the
+tracker store (so any replica can), the bot events of that session newer than ``after`` that
+carry ``from_agent`` metadata or are one of ``PUSHED_RESPONSES``. ``POST /webhooks/webchat/agent``
+(bot/channels/agent.py) records an agent's message and wakes this process's waiting inboxes.
 """
 
 from __future__ import annotations
@@ -32,12 +39,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.agent import FROM_AGENT, InboxSignals, add_agent_route
 from bot.channels.common import LANGUAGES, loggable_text
 from bot.logmask import PiiFilter
+from bot.settings import AgentChannelSettings
 
 logger = logging.getLogger(__name__)
 logger.addFilter(PiiFilter())
@@ -52,6 +62,9 @@ MAX_TOKEN_CHARS = 512
 PURPOSE = b"civic-webchat-session/1:"
 CLOCK_SKEW_SECONDS = 60
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+# The bot's words said outside the citizen's own turn (actions/handoff.py, run by the console
+# through Rasa's API when an agent hands the conversation back): the inbox brings them too.
+PUSHED_RESPONSES = frozenset({"utter_handoff_returned", "utter_handoff_rating"})
 
 Clock = Callable[[], float]
 
@@ -205,8 +218,15 @@ class WebChatInput(InputChannel):
         """``secret`` should be a ``${WEBCHAT_SECRET}`` reference in credentials.yml."""
         return cls(WebChatSettings.from_env(overrides=credentials or {}))
 
-    def __init__(self, settings: WebChatSettings | None = None, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        settings: WebChatSettings | None = None,
+        clock: Clock = time.time,
+        agent_settings: AgentChannelSettings | None = None,
+    ) -> None:
         self.settings = settings or WebChatSettings.from_env()
+        self.agent_settings = agent_settings or AgentChannelSettings.from_env()
+        self.inbox_signals = InboxSignals()
         self.tokens: SessionTokens | None = None
         if self.settings.secret:
             self.tokens = SessionTokens(
@@ -302,4 +322,75 @@ class WebChatInput(InputChannel):
                 logger.debug("webchat: failure details", exc_info=True)
             return response.json(collector.messages, headers={"Cache-Control": "no-store"})
 
+        add_agent_route(
+            webchat,
+            channel=CHANNEL_NAME,
+            sender_prefix=SENDER_PREFIX,
+            deliver=None,  # the widget fetches it from the inbox
+            settings=self.agent_settings,
+            recorded=self.inbox_signals.notify,
+        )
+
+        @webchat.route("/inbox", methods=["GET"])
+        async def inbox(request: Request) -> HTTPResponse:
+            if self.tokens is None:
+                return _error("unavailable", 503)
+            session = self.authenticate(request)
+            if session is None:
+                return _error("session_invalid", 401)
+            raw = request.args.get("after")
+            if raw is None:
+                # The cursor to start from: nothing older than now is pushed.
+                return response.json(
+                    {"messages": [], "after": time.time()}, headers={"Cache-Control": "no-store"}
+                )
+            try:
+                after = float(raw)
+            except ValueError:
+                return _error("bad_request", 400)
+            if after != after or after in (float("inf"), float("-inf")):  # NaN, infinities
+                return _error("bad_request", 400)
+            rasa = getattr(request.app.ctx, "agent", None)
+            if rasa is None or rasa.tracker_store is None:
+                return _error("unavailable", 503)
+            settings = self.agent_settings
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + settings.inbox_wait_seconds
+            while True:
+                tracker = await rasa.tracker_store.retrieve(session.sender_id)
+                messages = pushed_messages(tracker.events if tracker else [], after)
+                left = deadline - loop.time()
+                if messages or left <= 0:
+                    break
+                await self.inbox_signals.wait(
+                    session.sender_id, min(settings.inbox_poll_seconds, left)
+                )
+            newest = max((m["timestamp"] for m in messages), default=after)
+            logger.debug("webchat: inbox of session %s: %s new", _tag(session), len(messages))
+            return response.json(
+                {"messages": messages, "after": newest}, headers={"Cache-Control": "no-store"}
+            )
+
         return webchat
+
+
+def pushed_messages(events: Any, after: float) -> list[dict[str, Any]]:
+    """The bot events newer than ``after`` that the citizen did not get as a reply."""
+    found: list[dict[str, Any]] = []
+    for event in events:
+        if not isinstance(event, BotUttered) or event.timestamp <= after:
+            continue
+        metadata = event.metadata or {}
+        agent = metadata.get(FROM_AGENT)
+        if not agent and metadata.get("utter_action") not in PUSHED_RESPONSES:
+            continue
+        data = event.data or {}
+        found.append(
+            {
+                "text": event.text or "",
+                "from_agent": str(agent) if agent else None,
+                "buttons": data.get("buttons") or [],
+                "timestamp": event.timestamp,
+            }
+        )
+    return found

@@ -47,6 +47,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.agent import AgentMessage, DeliveryRefused, add_agent_route
 from bot.channels.common import (
     MAX_BODY_BYTES,
     BackgroundTasks,
@@ -61,6 +62,7 @@ from bot.channels.common import (
 )
 from bot.channels.state import ChannelState, StateUnavailable, default_channel_state
 from bot.logmask import PiiFilter
+from bot.settings import AgentChannelSettings
 
 logger = logging.getLogger(__name__)
 logger.addFilter(PiiFilter())
@@ -486,8 +488,10 @@ class ZaloInput(InputChannel):
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.time,
         state: ChannelState | None = None,
+        agent_settings: AgentChannelSettings | None = None,
     ) -> None:
         self.settings = settings or ZaloSettings.from_env()
+        self.agent_settings = agent_settings or AgentChannelSettings.from_env()
         self.clock = clock
         self.client = ZaloClient(self.settings, transport=transport)
         self.interactions = InteractionLog(self.settings, clock=clock)
@@ -505,6 +509,21 @@ class ZaloInput(InputChannel):
 
     def output(self) -> ZaloOutput:
         return ZaloOutput(self.client, self.interactions, self.choices, self.settings.language)
+
+    async def deliver_agent_message(self, message: AgentMessage) -> None:
+        """A call-centre agent's text to ``zalo:<user_id>``, only inside the customer-service
+        window: counted from the user's last event seen by this process, or from their last
+        message in the tracker (which every replica shares)."""
+        user_id = message.conversation_id.removeprefix(SENDER_PREFIX)
+        in_tracker = message.last_user_at is not None and (
+            self.clock() - message.last_user_at <= self.interactions.window_seconds
+        )
+        if not (self.interactions.can_send(user_id) or in_tracker):
+            raise DeliveryRefused(409, "zalo_window_closed")
+        for chunk in split_text(message.text, TEXT_LIMIT):
+            if not await self.client.send_cs(user_id, {"text": chunk}):
+                raise DeliveryRefused(502, "delivery_failed")
+            self.interactions.note_sent(user_id)
 
     async def aclose(self) -> None:
         await self.tasks.wait_idle()
@@ -627,6 +646,14 @@ class ZaloInput(InputChannel):
                 logger.error("zalo: event not handled: %s", exc)
                 return response.json({"status": "unavailable"}, status=503)
             return response.json({"status": outcome})
+
+        add_agent_route(
+            webhook,
+            channel=CHANNEL_NAME,
+            sender_prefix=SENDER_PREFIX,
+            deliver=self.deliver_agent_message,
+            settings=self.agent_settings,
+        )
 
         @webhook.listener("after_server_stop")
         async def close(*_: Any) -> None:
