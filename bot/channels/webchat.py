@@ -17,7 +17,8 @@ Messages the citizen did not ask for (a call-centre agent's, and the bot's own w
 hands the conversation back) cannot ride on a reply: the widget long-polls
 ``GET /webhooks/webchat/inbox?after=<timestamp>`` with the same bearer, which answers, from the
 tracker store (so any replica can), the bot events of that session newer than ``after`` that
-carry ``from_agent`` metadata or are one of ``PUSHED_RESPONSES``. ``POST /webhooks/webchat/agent``
+carry ``from_agent`` metadata or are one of ``PUSHED_RESPONSES`` (no ``after``: since the
+token was issued). ``POST /webhooks/webchat/agent``
 (bot/channels/agent.py) records an agent's message and wakes this process's waiting inboxes.
 """
 
@@ -339,13 +340,9 @@ class WebChatInput(InputChannel):
             if session is None:
                 return _error("session_invalid", 401)
             raw = request.args.get("after")
-            if raw is None:
-                # The cursor to start from: nothing older than now is pushed.
-                return response.json(
-                    {"messages": [], "after": time.time()}, headers={"Cache-Control": "no-store"}
-                )
             try:
-                after = float(raw)
+                # No cursor yet (a new session): everything pushed since the token was issued.
+                after = float(session.issued_at - 1) if raw is None else float(raw)
             except ValueError:
                 return _error("bad_request", 400)
             if after != after or after in (float("inf"), float("-inf")):  # NaN, infinities

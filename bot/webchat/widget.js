@@ -9,6 +9,9 @@
  * "Authorization: Bearer <token>" and {"message": text, "metadata": {"language": "vi"}}, and the
  * returned list of {text, buttons: [{title, payload | url}], image} is rendered. The server, not
  * this script, decides the conversation id. Rasa must allow the page's origin (CORS).
+ * Messages the citizen did not ask for (a call-centre agent's, the hand-back lines) come from a
+ * long-poll, GET {rasa}/webhooks/webchat/inbox?after=<cursor> with the same bearer, looped while
+ * the page is open and a session exists; an agent's message is labelled as from a person.
  * Interface strings come from strings.json beside this file; every reply text comes from Rasa.
  * Optional attributes: data-open="true" (start opened), data-timeout-ms (default 30000).
  */
@@ -31,6 +34,10 @@
   var SESSION_KEY = "civic-webchat-session";
   var SESSION_PATH = "/webhooks/webchat/session";
   var WEBHOOK_PATH = "/webhooks/webchat/webhook";
+  var INBOX_PATH = "/webhooks/webchat/inbox";
+  var INBOX_KEY = "civic-webchat-inbox"; // the inbox cursor (server time), kept with the session
+  var INBOX_IDLE_MS = 3000; // no session yet: look again this often (no request is sent)
+  var INBOX_RETRY_MS = [2000, 5000, 10000, 30000]; // after failed polls, one after another
   var RENEW_BEFORE_MS = 5 * 60 * 1000; // renew a token this long before it expires
   var MAX_LENGTH = 2000; // characters; the assistant answers over 1500 politely
   var lang = script.getAttribute("data-lang") === "en" ? "en" : "vi";
@@ -38,6 +45,7 @@
   var ui = {};
   var queue = Promise.resolve();
   var memorySession = null;
+  var memoryCursor = null;
 
   function t(key) {
     return (strings[lang] && strings[lang][key]) || (strings.vi && strings.vi[key]) || key;
@@ -120,7 +128,15 @@
 
   function addMessage(who, text) {
     var item = el("div", "cw-msg cw-msg--" + who);
-    item.appendChild(srOnly(t(who === "user" ? "you" : "bot") + ": "));
+    if (who === "agent") {
+      // A person wrote this, not the assistant: say so visibly (and to screen readers).
+      item.className = "cw-msg cw-msg--bot cw-msg--agent";
+      var label = el("span", "cw-msg__who");
+      label.textContent = t("agent");
+      item.appendChild(label);
+    } else {
+      item.appendChild(srOnly(t(who === "user" ? "you" : "bot") + ": "));
+    }
     var body = el("span", "cw-msg__text");
     appendLinkified(body, text);
     item.appendChild(body);
@@ -213,6 +229,104 @@
         addButtons(buttons);
       }
     });
+  }
+
+  function loadCursor() {
+    try {
+      var raw = window.sessionStorage.getItem(INBOX_KEY);
+      return raw === null ? memoryCursor : Number(raw);
+    } catch (err) {
+      return memoryCursor;
+    }
+  }
+
+  function saveCursor(value) {
+    memoryCursor = value;
+    try {
+      if (value === null) {
+        window.sessionStorage.removeItem(INBOX_KEY);
+      } else {
+        window.sessionStorage.setItem(INBOX_KEY, String(value));
+      }
+    } catch (err) {
+      /* storage disabled: memoryCursor is enough for this page */
+    }
+  }
+
+  function getInbox(after, token) {
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller
+      ? setTimeout(function () {
+          controller.abort();
+        }, TIMEOUT_MS)
+      : null;
+    var query = after === null ? "" : "?after=" + encodeURIComponent(String(after));
+    return fetch(RASA_URL + INBOX_PATH + query, {
+      method: "GET",
+      headers: { Authorization: "Bearer " + token },
+      cache: "no-store",
+      signal: controller ? controller.signal : undefined,
+    })
+      .then(function (response) {
+        if (!response.ok) {
+          throw httpError(response.status);
+        }
+        return response.json();
+      })
+      .finally(function () {
+        if (timer) {
+          clearTimeout(timer);
+        }
+      });
+  }
+
+  function renderPushed(messages) {
+    (Array.isArray(messages) ? messages : []).forEach(function (message) {
+      if (!message || typeof message !== "object") {
+        return;
+      }
+      if (message.text) {
+        addMessage(message.from_agent ? "agent" : "bot", String(message.text));
+      }
+      if (Array.isArray(message.buttons) && message.buttons.length) {
+        addButtons(message.buttons);
+      }
+    });
+  }
+
+  // One long-poll after another while the page is open. Before the first message there is no
+  // session, and nobody could have written to it: nothing is sent until there is one.
+  function pollInbox(failures) {
+    var session = loadSession();
+    if (!session || Date.now() >= session.expiresAt) {
+      setTimeout(function () {
+        pollInbox(0);
+      }, INBOX_IDLE_MS);
+      return;
+    }
+    // The token as it is: renewing it is the message path's job (sessionToken), not the poll's.
+    var tokenUsed = session.token;
+    getInbox(loadCursor(), tokenUsed)
+      .then(function (data) {
+        if (data && typeof data.after === "number") {
+          renderPushed(data.messages);
+          saveCursor(data.after);
+        }
+        pollInbox(0);
+      })
+      .catch(function (err) {
+        if (err && err.status === 401) {
+          // That session is over; the next message opens another, with a new cursor.
+          var current = loadSession();
+          if (current && current.token === tokenUsed) {
+            saveCursor(null);
+          }
+        }
+        var wait = INBOX_RETRY_MS[Math.min(failures, INBOX_RETRY_MS.length - 1)];
+        setTimeout(function () {
+          pollInbox(failures + 1);
+        }, wait);
+      });
   }
 
   function setTyping(on) {
@@ -311,6 +425,7 @@
         }
         // Expired or unknown session (e.g. the server's secret changed): one fresh session.
         saveSession(null);
+        saveCursor(null);
         return openSession(null).then(function (token) {
           return post(WEBHOOK_PATH, body, token);
         });
@@ -502,6 +617,7 @@
       .then(function (loaded) {
         strings = loaded;
         build();
+        pollInbox(0);
       });
   }
 

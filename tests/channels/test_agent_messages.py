@@ -312,6 +312,8 @@ async def test_webchat_inbox_brings_the_agents_message_to_that_session_only() ->
         answer = await stack.send("webchat", body(my_conversation))
         assert (answer.status_code, answer.json()) == (200, {"sent": True})
 
+        # No cursor (a new page): everything pushed since the session began.
+        assert [m["text"] for m in (await inbox(stack, mine, None)).json()["messages"]] == [TEXT]
         got = (await inbox(stack, mine, start["after"])).json()
         assert [(m["text"], m["from_agent"]) for m in got["messages"]] == [(TEXT, "Lan")]
         assert got["after"] == got["messages"][0]["timestamp"]
