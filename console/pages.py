@@ -31,6 +31,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.faq import mask
@@ -343,7 +344,8 @@ def home(request: Request) -> Response:
     visitor = _visitor(request)
     if visitor is None:
         return _sign_in_redirect(request)
-    home_page = "/responses" if visitor.staff.may("read") else "/account"
+    # Content roles start at the replies, agents at the call-centre desk (console/desk.py).
+    home_page = "/responses" if visitor.staff.may("read") else "/desk"
     return RedirectResponse(home_page, status_code=303)
 
 
@@ -936,6 +938,7 @@ FAQ_NOTICES = {
     "sent_back": "Sent back to its authors as a draft.",
     "withdrawn": "Withdrawn: citizens no longer get this answer (its versions stay).",
     "discarded": "Draft discarded.",
+    "restored": "The earlier version's text is the draft now: submit it for review.",
 }
 FAQ_TEXT_FIELDS = ("source", "reviewed_on", "valid_from", "valid_until")
 
@@ -1024,6 +1027,25 @@ def faq_send_back(session: Session, staff: Staff, entry_id: int, note: str) -> N
     audit.record(
         session, staff.email, "faq_sent_back", f"faq:{entry.id}", working.number, {"note": note}
     )
+
+
+def faq_restore(session: Session, staff: Staff, entry_id: int, number: str) -> None:
+    """An earlier version's content as the entry's draft: console/faq.py has no rollback, so
+    going back is a draft that a reviewer publishes like any other."""
+    entry = faq_store.get_entry(session, entry_id)
+    chosen = (
+        session.execute(
+            select(faq_store.FaqVersion).where(
+                faq_store.FaqVersion.entry_id == entry.id,
+                faq_store.FaqVersion.number == int(number),
+            )
+        ).scalar_one_or_none()
+        if number.strip().isdigit()
+        else None
+    )
+    if chosen is None:
+        raise Invalid("choose a version to start the draft from")
+    faq_store.save_draft(session, staff, entry.id, dict(chosen.content))
 
 
 def _faq_note(session: Session, entry: dict[str, Any]) -> str | None:
@@ -1243,6 +1265,8 @@ async def _faq_act(request: Request, entry_id: int, permission: str, action: str
                 faq_store.withdraw(session, staff, entry_id)
             elif action == "discarded":
                 faq_store.discard(session, staff, entry_id)
+            elif action == "restored":
+                faq_restore(session, staff, entry_id, form.get("version", ""))
     except ContentError as exc:
         try:
             return _faq_page(
@@ -1289,6 +1313,11 @@ async def faq_publish(request: Request, entry_id: int) -> Response:
 @router.post("/faq/{entry_id}/send-back")
 async def faq_send_back_form(request: Request, entry_id: int) -> Response:
     return await _faq_act(request, entry_id, "publish", "sent_back")
+
+
+@router.post("/faq/{entry_id}/restore")
+async def faq_restore_form(request: Request, entry_id: int) -> Response:
+    return await _faq_act(request, entry_id, "edit", "restored")
 
 
 @router.post("/faq/{entry_id}/withdraw")

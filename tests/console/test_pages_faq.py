@@ -154,6 +154,15 @@ def test_the_workflow_through_the_forms(client: TestClient) -> None:
     assert answer.status_code == 200 and "Withdrawn" in answer.text
     assert api_entry(client, entry_id)["live"] is None
 
+    # No rollback in console/faq.py: an earlier version becomes the draft, reviewed again.
+    assert "Start a draft from version 1" in answer.text
+    answer = client.post(f"/faq/{entry_id}/restore", data={"csrf": csrf, "version": "1"})
+    assert answer.status_code == 200 and "submit it for review" in answer.text
+    working = api_entry(client, entry_id)["working"]
+    assert working["state"] == "draft" and working["content"]["source"] == source
+    answer = client.post(f"/faq/{entry_id}/restore", data={"csrf": csrf, "version": "x"})
+    assert answer.status_code == 422
+
 
 def test_an_editor_cannot_withdraw_and_saving_unchanged_text_changes_nothing(
     client: TestClient,
