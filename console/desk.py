@@ -187,7 +187,7 @@ def chart(per_day: list[dict[str, Any]], width: int = 640, height: int = 180) ->
     step = width / max(1, len(per_day))
     bars = []
     for n, day in enumerate(per_day):
-        tall = (height - 30) * day["handoffs"] / top
+        tall = (height - 40) * day["handoffs"] / top
         bars.append(
             {
                 "x": round(n * step + 2, 1),

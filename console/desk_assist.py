@@ -36,7 +36,11 @@ INTENT_BONUS = 0.3  # a reply named after the NLU's top intent (utter_ask_fee fo
 # are added (communications edit them in the console like any other reply).
 CANNED = ("utter_greet", "utter_help", "utter_you_are_welcome", "utter_goodbye")
 RETURNED = "utter_handoff_returned"
-_SKIP = ("utter_handoff_", "utter_ask_")  # the bot's own handoff lines; form questions
+_SKIP = (
+    "utter_handoff_",
+    "utter_ask_",
+    "utter_title_",
+)  # handoff lines, form questions, button titles
 
 
 @dataclass
