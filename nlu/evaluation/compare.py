@@ -1,8 +1,10 @@
 """Train the project pipeline and Rasa's default pipeline on the same data and compare them on
-the held-out set: `python -m nlu.evaluation.compare` (or `make eval`).
+the held-out set and the independent set: `python -m nlu.evaluation.compare` (or `make eval`).
 
-The held-out set was written apart from the training data, so this is the number that tells
-whether a pipeline change helps citizens rather than the training set.
+Both sets were written apart from the training data, so these are the numbers that tell
+whether a pipeline change helps citizens rather than the training set. The independent set
+(tests/nlu/independent/, one file per persona) also marks each block with the kind of message it
+is (`metadata: {kind: ...}`), and gets a row per kind.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import datetime as _dt
 import os
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -39,6 +42,7 @@ from nlu.evaluation.rasa_runner import (
 
 TRAINING_DATA = (REPO / "nlu" / "vi", REPO / "nlu" / "en", REPO / "nlu" / "lookups")
 HELDOUT = REPO / "tests" / "nlu" / "heldout"
+INDEPENDENT = REPO / "tests" / "nlu" / "independent"
 OUT = REPO / "var" / "eval"
 SUBSET_ORDER = ("vi", "vi_nodiacritics", "en")
 # contract order first; any other type found in the data follows alphabetically
@@ -57,6 +61,7 @@ class Example:
     text: str
     intent: str
     entities: tuple[tuple[str, str], ...]
+    kind: str = ""  # the independent set's `metadata: {kind: ...}` of the example's block
 
 
 def load_heldout(folder: Path) -> list[Example]:
@@ -73,6 +78,7 @@ def load_heldout(folder: Path) -> list[Example]:
     examples = []
     for path in files:
         for message in load_data(str(path)).intent_examples:
+            block = (message.get("metadata") or {}).get("intent") or {}
             examples.append(
                 Example(
                     subset=path.stem,
@@ -82,6 +88,7 @@ def load_heldout(folder: Path) -> list[Example]:
                         (str(e["entity"]), str(e.get("value", "")))
                         for e in message.get("entities") or []
                     ),
+                    kind=str(block.get("kind") or "") if isinstance(block, dict) else "",
                 )
             )
     return examples
@@ -128,6 +135,16 @@ def build_rows(
         rows.append((f"intent accuracy ({label})", list(acc)))
         rows.append((f"intent macro-F1 ({label})", list(mf1)))
 
+    for kind in sorted({ex.kind for ex in examples if ex.kind}):
+        idx = [i for i, ex in enumerate(examples) if ex.kind == kind]
+        gold = [examples[i].intent for i in idx]
+        rows.append(
+            (
+                f"intent accuracy (kind {kind}, {len(idx)})",
+                [metrics.accuracy(gold, [runs[m][i].intent for i in idx]) for m in models],
+            )
+        )
+
     gold_all = [ex.intent for ex in examples]
     rows.append(
         (
@@ -173,8 +190,8 @@ def set_seed(config: dict[str, Any], seed: int) -> None:
 def combine_rows(
     per_seed: Sequence[Sequence[tuple[str, Sequence[metrics.Cell]]]],
 ) -> list[tuple[str, list[metrics.Cell]]]:
-    """One table from one table per seed: numbers as "mean [lowest-highest]", text from the
-    first seed (latency), missing where any seed is missing."""
+    """One table from one table per seed: numbers as "mean ± sample standard deviation
+    [lowest-highest]", text from the first seed (latency), missing where any seed is missing."""
     combined: list[tuple[str, list[metrics.Cell]]] = []
     for i, (name, first) in enumerate(per_seed[0]):
         cells: list[metrics.Cell] = []
@@ -185,7 +202,8 @@ def combine_rows(
                 cells.append(value if not numbers else None)
                 continue
             mean = sum(numbers) / len(numbers)
-            cells.append(f"{mean:.1f} [{min(numbers):.1f}-{max(numbers):.1f}]")
+            sd = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
+            cells.append(f"{mean:.1f} ± {sd:.1f} [{min(numbers):.1f}-{max(numbers):.1f}]")
         combined.append((name, cells))
     return combined
 
@@ -206,6 +224,10 @@ def entity_errors(example: Example, parsed: Parsed) -> tuple[list[str], list[str
     return [f"{k}={v}" for k, v in missed], [f"{k}={v}" for k, v in spurious]
 
 
+def _where(example: Example) -> str:
+    return f"{example.subset} / {example.kind}" if example.kind else example.subset
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -216,15 +238,16 @@ def write_report(
     runs: dict[str, list[Parsed]],
     rows: Sequence[tuple[str, Sequence[metrics.Cell]]],
     notes: Sequence[str],
+    title: str = "the held-out set",
 ) -> None:
     """Markdown report: the table, then per model the worst confusions and the errors."""
     counts = {s: sum(ex.subset == s for ex in examples) for s in {ex.subset for ex in examples}}
     lines = [
-        "# NLU evaluation on the held-out set",
+        f"# NLU evaluation on {title}",
         "",
         f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} by "
         "`python -m nlu.evaluation.compare`.",
-        "Held-out utterances: "
+        "Utterances: "
         + ", ".join(f"{s} {counts[s]}" for s in sorted(counts, key=_subset_key))
         + f" (total {len(examples)}).",
         "",
@@ -258,7 +281,7 @@ def write_report(
             "|---|---|---|---|---:|",
         ]
         lines += [
-            f"| {ex.subset} | {_md(ex.text)} | {ex.intent} | {p.intent} | {p.confidence:.2f} |"
+            f"| {_where(ex)} | {_md(ex.text)} | {ex.intent} | {p.intent} | {p.confidence:.2f} |"
             for ex, p in wrong[:MAX_EXAMPLES]
         ]
         errors = []
@@ -275,7 +298,7 @@ def write_report(
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {ex.subset} | {_md(ex.text)} | {_md(', '.join(m))} | {_md(', '.join(s))} |"
+            f"| {_where(ex)} | {_md(ex.text)} | {_md(', '.join(m))} | {_md(', '.join(s))} |"
             for ex, m, s in errors[:MAX_EXAMPLES]
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -336,6 +359,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", choices=("project", "default", "both"), default="both")
     parser.add_argument("--heldout", type=Path, default=HELDOUT, help="folder of *.yml files")
+    parser.add_argument(
+        "--independent",
+        type=Path,
+        default=INDEPENDENT,
+        help="a second set scored with the same models, with a row per kind ('none' to skip)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="models, logs and report")
     parser.add_argument(
         "--project-config",
@@ -368,8 +397,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = ["project", "default"] if args.only == "both" else [args.only]
     sources = {"project": args.project_config, "default": DEFAULT_CONFIG}
 
-    examples = load_heldout(args.heldout)
-    print(f"[eval] held-out set {shown(args.heldout)}: {len(examples)} utterances", flush=True)
+    sets: dict[str, list[Example]] = {"held-out": load_heldout(args.heldout)}
+    if str(args.independent) != "none" and any(Path(args.independent).glob("*.yml")):
+        sets["independent"] = load_heldout(args.independent)
+    for set_name, folder in (("held-out", args.heldout), ("independent", args.independent)):
+        if set_name in sets:
+            print(
+                f"[eval] {set_name} set {shown(folder)}: {len(sets[set_name])} utterances",
+                flush=True,
+            )
+    examples = [ex for chosen in sets.values() for ex in chosen]
     data = None if args.reuse else copy_training_data(TRAINING_DATA, out / "train_data")
 
     notes = [
@@ -431,34 +468,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         runs: dict[str, list[Parsed]] = {}
         for name in models:
-            print(f"[eval] parsing the held-out set with {name}", flush=True)
+            print(f"[eval] parsing the evaluation sets with {name}", flush=True)
             runs[name] = parse_all(model_paths[name], texts)
         runs_by_seed.append(runs)
         seconds_by_seed.append(train_seconds)
 
-    all_rows = [
-        build_rows(examples, r, t) for r, t in zip(runs_by_seed, seconds_by_seed, strict=True)
-    ]
-    rows = all_rows[0] if len(all_rows) == 1 else combine_rows(all_rows)
-    runs = runs_by_seed[0]
     if len(seeds) > 1:
         notes.append(
-            f"Figures are the mean over seeds {', '.join(map(str, seeds))} with [lowest-highest]; "
-            f"the errors and confusion matrices below are those of seed {seeds[0]}."
+            f"Figures are the mean ± sample standard deviation over seeds "
+            f"{', '.join(map(str, seeds))} with [lowest-highest]; the errors and confusion "
+            f"matrices below are those of seed {seeds[0]}."
         )
-    print()
-    print(metrics.format_table(models, rows))
-    print()
-    report = out / "report.md"
-    write_report(report, examples, runs, rows, notes)
-    for name in models:
-        plot_confusion(
-            out / f"confusion_{name}.png",
-            [ex.intent for ex in examples],
-            [p.intent for p in runs[name]],
-            f"{name} pipeline: held-out intents",
-        )
-    print(f"[eval] report: {shown(report)}; confusion matrices: {shown(out)}/confusion_*.png")
+    start = 0
+    for set_name, chosen in sets.items():
+        span = range(start, start + len(chosen))
+        start += len(chosen)
+        set_runs = [{m: [r[m][i] for i in span] for m in r} for r in runs_by_seed]
+        all_rows = [
+            build_rows(chosen, r, t) for r, t in zip(set_runs, seconds_by_seed, strict=True)
+        ]
+        rows = all_rows[0] if len(all_rows) == 1 else combine_rows(all_rows)
+        print(f"\n[eval] {set_name} set")
+        print(metrics.format_table(models, rows))
+        print()
+        tag = "" if set_name == "held-out" else f"_{set_name}"
+        report = out / f"report{tag}.md"
+        write_report(report, chosen, set_runs[0], rows, notes, title=f"the {set_name} set")
+        for name in models:
+            plot_confusion(
+                out / f"confusion_{name}{tag}.png",
+                [ex.intent for ex in chosen],
+                [p.intent for p in set_runs[0][name]],
+                f"{name} pipeline: {set_name} intents",
+            )
+        print(f"[eval] report: {shown(report)}; confusion matrices: {shown(out)}/confusion_*.png")
     print(f"[eval] wall time {time.perf_counter() - started:.0f} s")
     return 0
 

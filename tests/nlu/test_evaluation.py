@@ -376,14 +376,14 @@ def test_jointbert_harness_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "report.md").is_file()
 
 
-def test_seeds_combine_into_mean_and_range_and_seed_every_classifier() -> None:
+def test_seeds_combine_into_mean_spread_and_range_and_seed_every_classifier() -> None:
     from nlu.evaluation.compare import combine_rows, set_seed
 
     first = [("intent accuracy (all)", [96.0, 95.0]), ("parse latency", ["12 / 15", "14 / 18"])]
     second = [("intent accuracy (all)", [98.0, 97.0]), ("parse latency", ["13 / 16", "15 / 19"])]
     third = [("intent accuracy (all)", [97.0, 99.0]), ("parse latency", ["11 / 14", "16 / 20"])]
     assert combine_rows([first, second, third]) == [
-        ("intent accuracy (all)", ["97.0 [96.0-98.0]", "97.0 [95.0-99.0]"]),
+        ("intent accuracy (all)", ["97.0 ± 1.0 [96.0-98.0]", "97.0 ± 2.0 [95.0-99.0]"]),
         ("parse latency", ["12 / 15", "14 / 18"]),
     ]
     config = {"pipeline": [{"name": "DIETClassifier"}, {"name": "ResponseSelector"}, {"name": "X"}]}
