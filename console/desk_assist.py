@@ -36,6 +36,7 @@ INTENT_BONUS = 0.3  # a reply named after the NLU's top intent (utter_ask_fee fo
 # are added (communications edit them in the console like any other reply).
 CANNED = ("utter_greet", "utter_help", "utter_you_are_welcome", "utter_goodbye")
 RETURNED = "utter_handoff_returned"
+HANDBACK_ACTION = "action_handoff_returned"  # actions/handoff.py: resume, say so, ask a rating
 _SKIP = (
     "utter_handoff_",
     "utter_ask_",

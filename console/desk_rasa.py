@@ -1,11 +1,12 @@
 """What the desk asks of Rasa and the portal, and how a conversation is shown to staff.
 
 Rasa's HTTP API (with its token, RASA_AUTH_TOKEN): the tracker of a conversation
-(`GET /conversations/{id}/tracker`), the hand-back (`POST /conversations/{id}/tracker/events`
-with a `resume` event), and the channels' agent endpoint (`POST /webhooks/{channel}/agent`,
-built in bot/channels/) that sends an agent's text to the citizen and records it in the tracker
-as a bot event with metadata `{"from_agent": name}`. The portal API gives a procedure's
-checklist and a dossier's public status.
+(`GET /conversations/{id}/tracker`); the hand-back (the bot's `action_handoff_returned` run by
+`POST /conversations/{id}/execute`, else a `resume` event posted to
+`/conversations/{id}/tracker/events`); the channels' agent endpoint
+(`POST /webhooks/{channel}/agent`, built in bot/channels/) that sends an agent's text to the
+citizen and records it in the tracker as a bot event with metadata `{"from_agent": name}`. The
+portal API gives a procedure's checklist and a dossier's public status.
 
 Everything a conversation says is masked here before it leaves the console (`mask`): ID
 numbers, phones and one-time codes by bot/logmask.py's rule (the logs' and the tracker store's),
@@ -200,6 +201,20 @@ class DeskClients:
             raise DeskError(f"Rasa did not answer ({exc.__class__.__name__})") from exc
         if answer.status_code != 200:
             raise _error(answer, "Rasa refused to hand the conversation back")
+
+    async def execute(self, conversation_id: str, action: str) -> None:
+        """Run one of the bot's actions now, its messages sent through the citizen's channel
+        (Rasa's `POST /conversations/{id}/execute?output_channel=latest`)."""
+        try:
+            answer = await self.rasa.post(
+                f"/conversations/{quote(conversation_id, safe='')}/execute",
+                params={**self._token(), "output_channel": "latest"},
+                json={"name": action},
+            )
+        except httpx.HTTPError as exc:
+            raise DeskError(f"Rasa did not answer ({exc.__class__.__name__})") from exc
+        if answer.status_code != 200:
+            raise _error(answer, f"Rasa could not run {action}")
 
     async def checklist(self, procedure: str, language: str) -> dict[str, Any] | None:
         """A procedure's documents, fee, time and place from the portal; None if unknown."""

@@ -22,7 +22,7 @@ from console.api import ConsoleDep, SignedInDep
 from console.api.faq import Internal
 from console.auth import Staff
 from console.db import transaction
-from console.desk_assist import RETURNED, Desk, assist, get_desk, reply_text
+from console.desk_assist import HANDBACK_ACTION, RETURNED, Desk, assist, get_desk, reply_text
 from console.desk_rasa import DeskError, markdown, mask
 
 router = APIRouter(tags=["Call-centre desk"])
@@ -231,29 +231,38 @@ async def assist_view(conversation_id: str, staff: Agent, desk: DeskDep) -> Any:
 
 
 async def hand_back(desk: Desk, staff: Staff, conversation_id: str) -> dict[str, Any]:
-    """Resume the bot (Rasa first: if it refuses, nothing changes here), then tell the citizen
-    in their language with the published `utter_handoff_returned`."""
+    """Give the conversation back to the bot. Rasa first (if it refuses, nothing changes here):
+    the bot's `action_handoff_returned` (actions/handoff.py: it resumes the conversation, says
+    so and asks for a rating, rendered by the content store in the citizen's language and sent
+    through their channel); if Rasa cannot run it, a `resume` event and the published
+    `utter_handoff_returned` sent through the channel's agent endpoint."""
     handoff = await desk.db(
         lambda session: store.describe(
             store.held_by(session, staff.email, conversation_id, staff.role), time.time()
         )
     )
-    await desk.clients.resume(conversation_id)
-    await desk.db(lambda session: store.release(session, staff.email, staff.role, conversation_id))
-    text = reply_text(desk, RETURNED, handoff["language"], handoff["channel"])
-    returned: dict[str, Any] = {"sent": False, "problem": None}
-    if not text:
-        returned["problem"] = (
-            f"no published reply {RETURNED} (bot/domain/handoff.yml): the citizen was not told"
-        )
-    else:
-        try:
-            await desk.clients.send(
-                handoff["channel"], conversation_id, text, display_name(staff.email)
+    returned: dict[str, Any] = {"sent": False, "by": HANDBACK_ACTION, "problem": None}
+    try:
+        await desk.clients.execute(conversation_id, HANDBACK_ACTION)
+        returned["sent"] = True
+    except DeskError as exc:
+        await desk.clients.resume(conversation_id)
+        returned["by"] = "resume"
+        text = reply_text(desk, RETURNED, handoff["language"], handoff["channel"])
+        if not text:
+            returned["problem"] = (
+                f"{exc.message}; and no published reply {RETURNED} (bot/domain/handoff.yml): "
+                f"the bot answers again, but the citizen was not told"
             )
-            returned["sent"] = True
-        except DeskError as exc:
-            returned["problem"] = exc.message
+        else:
+            try:
+                await desk.clients.send(
+                    handoff["channel"], conversation_id, text, display_name(staff.email)
+                )
+                returned["sent"] = True
+            except DeskError as failed:
+                returned["problem"] = failed.message
+    await desk.db(lambda session: store.release(session, staff.email, staff.role, conversation_id))
     return {"status": "released", "handoff_id": handoff["handoff_id"], "returned": returned}
 
 

@@ -46,6 +46,8 @@ class FakeRasa:
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
     agent_answer: tuple[int, dict[str, Any]] = (200, {"sent": True})
+    # What `execute` of action_handoff_returned answers: 200 runs it (resume and two bot lines).
+    execute_answer: tuple[int, dict[str, Any]] = (200, {})
     procedures: dict[str, dict[str, Any]] = field(default_factory=dict)
     dossiers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -70,6 +72,19 @@ class FakeRasa:
                         "latest_message": self.latest.get(conversation, {}),
                     },
                 )
+            if parts[2:] == ["execute"] and request.method == "POST":
+                status, body = self.execute_answer
+                if status == 200 and json.loads(request.content) == {
+                    "name": "action_handoff_returned"
+                }:
+                    self.events.setdefault(conversation, []).extend(
+                        [
+                            {"event": "bot", "text": "Back to the bot", "metadata": {}},
+                            {"event": "bot", "text": "Rate us 1-5", "metadata": {}},
+                            {"event": "resume"},
+                        ]
+                    )
+                return httpx.Response(status, json=body or {"tracker": {}})
             if parts[2:] == ["tracker", "events"] and request.method == "POST":
                 self.events.setdefault(conversation, []).extend(json.loads(request.content))
                 return httpx.Response(200, json={"sender_id": conversation})

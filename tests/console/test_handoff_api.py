@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from console.desk_assist import reply_text
 from console.settings import ConsoleSettings
 from tests.console.conftest import sign_in
 from tests.console.handoff_fake import (
@@ -239,11 +240,31 @@ def test_transfer_moves_the_conversation_to_another_agent(
     assert client.post("/api/handoff/conv-1/messages", json=body, headers=other).status_code == 200
 
 
-def test_release_resumes_the_bot_and_says_so_in_the_citizen_s_language(
-    client: TestClient,
-    agent: dict[str, str],
-    rasa: FakeRasa,
+def test_release_runs_the_bot_s_hand_back_action_through_the_citizen_s_channel(
+    client: TestClient, agent: dict[str, str], rasa: FakeRasa
 ) -> None:
+    ask_for_person(client, "conv-1", language="en", channel="telegram")
+    client.post("/api/handoff/conv-1/take", headers=agent)
+    released = client.post("/api/handoff/conv-1/release", headers=agent)
+    assert released.status_code == 200, released.text
+    [request] = [r for r in rasa.requests if r.url.path == "/conversations/conv-1/execute"]
+    assert request.url.params["output_channel"] == "latest"
+    assert rasa.posted("/conversations/conv-1/execute") == [{"name": "action_handoff_returned"}]
+    assert released.json()["returned"] == {
+        "sent": True,
+        "by": "action_handoff_returned",
+        "problem": None,
+    }
+    assert rasa.events["conv-1"][-1] == {"event": "resume"}
+    assert rasa.posted("/webhooks/telegram/agent") == []  # the action's lines went by Rasa
+    assert client.get("/api/handoff/queue", headers=agent).json()["queue"] == []
+    assert client.post("/api/handoff/conv-1/release", headers=agent).status_code == 409
+
+
+def test_without_the_hand_back_action_release_posts_resume_and_the_published_line(
+    client: TestClient, agent: dict[str, str], rasa: FakeRasa
+) -> None:
+    rasa.execute_answer = (500, {"message": "Cannot access action 'action_handoff_returned'"})
     ask_for_person(client, "conv-1", language="en")
     client.post("/api/handoff/conv-1/take", headers=agent)
     released = client.post("/api/handoff/conv-1/release", headers=agent)
@@ -251,14 +272,19 @@ def test_release_resumes_the_bot_and_says_so_in_the_citizen_s_language(
     assert rasa.posted("/conversations/conv-1/tracker/events") == [[{"event": "resume"}]]
     assert released.json()["status"] == "released"
     returned = released.json()["returned"]
+    assert returned["by"] == "resume"
     if returned["sent"]:  # bot/domain/handoff.yml has utter_handoff_returned
         [sent] = rasa.posted("/webhooks/rest/agent")
-        assert sent["text"]
+        assert sent["text"] == reply_text(
+            client.app.state.desk,  # type: ignore[attr-defined]
+            "utter_handoff_returned",
+            "en",
+            "rest",
+        )
     else:  # not yet: a clear problem, never a text written in Python
         assert "utter_handoff_returned" in returned["problem"]
         assert rasa.posted("/webhooks/rest/agent") == []
     assert client.get("/api/handoff/queue", headers=agent).json()["queue"] == []
-    assert client.post("/api/handoff/conv-1/release", headers=agent).status_code == 409
 
 
 def test_rasa_refusing_the_hand_back_changes_nothing(
@@ -272,7 +298,8 @@ def test_rasa_refusing_the_hand_back_changes_nothing(
         **{**client.app.state.desk.clients.settings.__dict__, "rasa_token": "wrong"}
     )
     client.app.state.desk.clients._rasa = None
-    assert client.post("/api/handoff/conv-1/release", headers=agent).status_code == 502
+    refused = client.post("/api/handoff/conv-1/release", headers=agent)
+    assert refused.status_code == 502 and "wrong token" in refused.json()["detail"]
     [entry] = client.get("/api/handoff/queue", headers=agent).json()["queue"]
     assert entry["status"] == "taken"
 

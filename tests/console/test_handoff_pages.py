@@ -144,7 +144,8 @@ def test_take_reply_note_and_hand_back_through_the_forms(
     assert "Note saved" in noted.text and PHONE not in noted.text and "*******678" in noted.text
     released = client.post("/desk/conv-1/release", data={"csrf": csrf}, follow_redirects=False)
     assert released.status_code == 303
-    assert rasa.posted("/conversations/conv-1/tracker/events") == [[{"event": "resume"}]]
+    assert rasa.posted("/conversations/conv-1/execute") == [{"name": "action_handoff_returned"}]
+    assert "Handed back to the bot" in client.get(released.headers["location"]).text
     actions = audit_actions(client)
     for action in ("viewed_conversation", "viewed_assist", "took_conversation", "sent_message"):
         assert action in actions
