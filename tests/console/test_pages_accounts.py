@@ -39,12 +39,19 @@ def test_the_menu_follows_the_role(client: TestClient) -> None:
         "/responses",
         "/faq",
         "/unanswered",
+        "/spreadsheets",
         "/users",
         "/audit",
         "/account",
     ]
     page_sign_in(client, "editor")
-    assert menu(client.get("/account").text) == ["/responses", "/faq", "/unanswered", "/account"]
+    assert menu(client.get("/account").text) == [
+        "/responses",
+        "/faq",
+        "/unanswered",
+        "/spreadsheets",
+        "/account",
+    ]
     page_sign_in(client, "agent")
     assert menu(client.get("/account").text) == ["/account"]
     assert client.get("/", follow_redirects=False).headers["location"] == "/desk"
