@@ -1,0 +1,132 @@
+"""A citizen on the REST channel asks for a person: the bot answers with the queue's answer
+(queued in office hours with an agent online, else unavailable with the hotline), the console's
+queue holds the conversation with its summary, an agent takes it and writes, the message lands
+in the tracker as from the agent, and after the hand-back the bot answers again.
+
+While the conversation is queued (paused), the citizen's messages are recorded and the bot
+says nothing at all."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import yaml
+
+from actions.handoff import hotline
+from console.settings import DEFAULT_DEMO_PASSWORD, DEMO_ACCOUNTS
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def domain_responses() -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for path in (ROOT / "bot" / "domain").glob("*.yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        responses.update(data.get("responses") or {})
+    return responses
+
+
+def said(text: str, response: str) -> bool:
+    """``text`` is one of the response's variations, its {placeholders} filled anyhow."""
+    for variation in domain_responses()[response]:
+        parts = re.split(r"\{\w+\}", str(variation["text"]))
+        if re.fullmatch(".+?".join(re.escape(part) for part in parts), text, re.S):
+            return True
+    return False
+
+
+def agent_headers(stack: Stack) -> dict[str, str]:
+    assert stack.settings is not None
+    answer = httpx.post(
+        f"{stack.settings.staff_url}/api/login",
+        json={"email": DEMO_ACCOUNTS["agent"], "password": DEFAULT_DEMO_PASSWORD},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def desk(stack: Stack, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
+    assert stack.settings is not None
+    answer = httpx.request(
+        method, f"{stack.settings.staff_url}{path}", headers=headers, timeout=30, **kwargs
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def tracker_events(stack: Stack, conversation_id: str) -> list[dict[str, Any]]:
+    answer = stack.api("GET", f"/conversations/{conversation_id}/tracker")
+    answer.raise_for_status()
+    return list(answer.json()["events"])
+
+
+def ask_and_take(stack: Stack) -> tuple[str, str, dict[str, str]]:
+    """A citizen asks for a person, the queue holds it, an agent takes it and writes; the
+    conversation's sender, its desk path and the agent's headers."""
+    headers = agent_headers(stack)
+    # An agent at the desk (each desk call marks them online): in office hours, a person can
+    # answer and the citizen is queued; outside them, the question is kept for a call back.
+    office_open = bool(desk(stack, "GET", "/api/handoff/queue", headers)["open"])
+    sender = f"handoff-{uuid.uuid4().hex[:10]}"
+    conversation_id = f"rest:{sender}"
+
+    replies = stack.say(sender, "cho tôi gặp nhân viên")
+    texts = [str(r.get("text") or "") for r in replies]
+    paused = any(e.get("event") == "pause" for e in tracker_events(stack, conversation_id))
+    if office_open:
+        assert len(texts) == 1 and said(texts[0], "utter_handoff_queued"), texts
+        assert paused
+        # Paused: the citizen's message is recorded, the bot says nothing at all.
+        assert stack.say(sender, "alo, có ai không?") == []
+        users = [e for e in tracker_events(stack, conversation_id) if e.get("event") == "user"]
+        assert users[-1]["text"] == "alo, có ai không?"
+    else:
+        assert len(texts) == 1 and said(texts[0], "utter_handoff_unavailable_closed"), texts
+        assert hotline({"responses": domain_responses()}, "vi") in texts[0]
+        assert not paused
+
+    queue = desk(stack, "GET", "/api/handoff/queue", headers)["queue"]
+    (entry,) = [q for q in queue if q["conversation_id"] == conversation_id]
+    assert (entry["channel"], entry["reason"], entry["language"]) == ("rest", "request_human", "vi")
+    assert entry["status"] == ("waiting" if office_open else "callback")
+    assert entry["flags"]["dossier_code_given"] is False
+
+    path = f"/api/handoff/{quote(conversation_id, safe='')}"
+    desk(stack, "POST", f"{path}/take", headers)
+    sent = desk(stack, "POST", f"{path}/messages", headers, json={"text": "Em chào anh ạ."})
+    assert sent == {"sent": True}
+    agent_lines = [
+        e
+        for e in tracker_events(stack, conversation_id)
+        if e.get("event") == "bot" and (e.get("metadata") or {}).get("from_agent")
+    ]
+    assert [e["text"] for e in agent_lines] == ["Em chào anh ạ."]
+    return sender, path, headers
+
+
+def test_citizen_asks_for_a_person_and_an_agent_answers(stack: Stack) -> None:
+    ask_and_take(stack)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="console/desk_rasa.py percent-encodes the conversation id in Rasa's API paths "
+    "(quote(safe='')); Rasa 3.6 does not decode it, so the resume goes to a conversation "
+    "named 'rest%3A...' and the citizen's stays paused",
+)
+def test_after_the_hand_back_the_bot_answers_again(stack: Stack) -> None:
+    if not desk(stack, "GET", "/api/handoff/queue", agent_headers(stack))["open"]:
+        pytest.skip("outside office hours (OFFICE_HOURS) a handoff is a call back, never paused")
+    sender, path, headers = ask_and_take(stack)
+    desk(stack, "POST", f"{path}/release", headers)
+    assert any(r.get("text") for r in stack.say(sender, "xin chào"))
