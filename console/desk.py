@@ -28,7 +28,7 @@ from console import handoff as store
 from console.api import handoff as handoff_api
 from console.content import ContentError
 from console.desk_assist import Desk, assist, get_desk, install_desk
-from console.desk_rasa import DeskError, mask
+from console.desk_rasa import DeskError, markdown, mask
 from console.pages import (
     CsrfRefused,
     SignInRequired,
@@ -278,6 +278,31 @@ async def conversation_page(request: Request, conversation_id: str) -> Response:
     if not _may(visitor):
         return _not_allowed(request, visitor)
     return await _conversation_page(request, visitor, conversation_id)
+
+
+@router.get("/desk/{conversation_id}/transcript.md")
+async def transcript_markdown(request: Request, conversation_id: str) -> Response:
+    """The masked transcript for a ticket (audited as a view, like the page)."""
+    visitor = await asyncio.to_thread(_visitor, request)
+    if visitor is None:
+        return _sign_in_redirect(request)
+    if not _may(visitor):
+        return _not_allowed(request, visitor)
+    desk = get_desk(request)
+    try:
+        found = await handoff_api.transcript_of(desk, visitor.staff, conversation_id)
+    except (ContentError, DeskError) as exc:
+        return Response(exc.message, status_code=exc.status, media_type="text/plain")
+    text = markdown(found["handoff"], found["_conversation"], found["notes"])
+    name = f"handoff-{found['handoff']['handoff_id'][:8]}.md"
+    return Response(
+        text,
+        media_type="text/markdown; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def _act(request: Request, conversation_id: str, action: str) -> Response:

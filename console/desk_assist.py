@@ -18,11 +18,13 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from console import faq as faq_store
 from console import handoff as store
 from console.api import Console
+from console.content import Conflict
 from console.db import transaction
 from console.desk_rasa import Conversation, DeskClients, DeskError, mask
 from console.rasa_format import PLACEHOLDER
@@ -36,6 +38,7 @@ INTENT_BONUS = 0.3  # a reply named after the NLU's top intent (utter_ask_fee fo
 # are added (communications edit them in the console like any other reply).
 CANNED = ("utter_greet", "utter_help", "utter_you_are_welcome", "utter_goodbye")
 RETURNED = "utter_handoff_returned"
+SERIALIZATION_FAILURE = "40001"
 HANDBACK_ACTION = "action_handoff_returned"  # actions/handoff.py: resume, say so, ask a rating
 _SKIP = (
     "utter_handoff_",
@@ -65,8 +68,17 @@ class Desk:
         """One transaction, off the event loop."""
 
         def run() -> T:
-            with transaction(self.console.engine) as session:
-                return work(session)
+            try:
+                with transaction(self.console.engine) as session:
+                    return work(session)
+            except DBAPIError as exc:
+                # PostgreSQL (SERIALIZABLE) refuses the loser of two simultaneous takes: a
+                # conflict, as SQLite's conditional UPDATE gives.
+                if getattr(exc.orig, "pgcode", None) == SERIALIZATION_FAILURE:
+                    raise Conflict(
+                        "another agent changed this conversation at the same moment"
+                    ) from exc
+                raise
 
         return await asyncio.to_thread(run)
 

@@ -454,3 +454,23 @@ def test_ratings_and_the_report(client: TestClient, agent: dict[str, str]) -> No
     assert report["total"]["wait_p50_seconds"] is not None
     assert set(report["per_channel"]) == {"telegram", "rest"}
     assert sum(d["handoffs"] for d in report["per_day"]) == 2
+
+
+def test_a_serialization_failure_is_a_conflict(
+    client: TestClient, agent: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses the loser of two simultaneous takes (SERIALIZABLE): 409, not 500."""
+    from sqlalchemy.exc import OperationalError
+
+    from console import handoff as store
+
+    class Refused(Exception):
+        pgcode = "40001"
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise OperationalError("UPDATE handoffs ...", {}, Refused())
+
+    ask_for_person(client, "conv-1")
+    monkeypatch.setattr(store, "take", refuse)
+    refused = client.post("/api/handoff/conv-1/take", headers=agent)
+    assert refused.status_code == 409 and "same moment" in refused.json()["detail"]

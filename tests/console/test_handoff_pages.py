@@ -142,6 +142,11 @@ def test_take_reply_note_and_hand_back_through_the_forms(
         "/desk/conv-1/notes", data={"csrf": csrf, "text": f"gọi lại {PHONE}"}, follow_redirects=True
     )
     assert "Note saved" in noted.text and PHONE not in noted.text and "*******678" in noted.text
+    ticket = client.get("/desk/conv-1/transcript.md")
+    assert ticket.status_code == 200 and "attachment" in ticket.headers["content-disposition"]
+    assert "**Citizen**" in ticket.text and "*******678" in ticket.text
+    for value in (ID_NUMBER, PHONE, DOSSIER):
+        assert value not in ticket.text
     released = client.post("/desk/conv-1/release", data={"csrf": csrf}, follow_redirects=False)
     assert released.status_code == 303
     assert rasa.posted("/conversations/conv-1/execute") == [{"name": "action_handoff_returned"}]
