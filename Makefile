@@ -16,7 +16,7 @@ PY310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 TRAIN_INPUTS := config.yml $(shell find $(DOMAIN) nlu stories -name '*.yml' 2>/dev/null) \
 	$(shell find nlu/components -name '*.py' 2>/dev/null)
 
-.PHONY: help install train serve serve-scaled services chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu bench
+.PHONY: help install train serve serve-scaled services chat run test unit retention lint validate conversations e2e browser clean eval bench-nlu bench-nlg bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ bench: install train $(if $(SCALED),services) ## load benchmark, stock bot vs pr
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALED),--scaled)
 
 # DATA already names the training folders above, so only a DATA given on the command line counts.
+bench-nlg: install ## what one reply costs through the content service vs from the domain (Rasa's own generator)
+	$(PY) -m bench.nlg
+
 bench-nlu: install ## JointBERT-layout benchmark: make bench-nlu DATA=path/to/dataset
 	@test "$(origin DATA)" = "command line" || { echo "usage: make bench-nlu DATA=<folder with train/ dev/ test/>"; exit 1; }
 	$(PY) -m nlu.evaluation.jointbert $(DATA)
