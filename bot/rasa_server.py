@@ -12,6 +12,8 @@
   Rasa's NLG, like any response) instead of silence, within ACTION_TIMEOUT_SECONDS for the whole
   message, and a form in progress keeps what it had (docs/FAULTS.md).
 - `run` loads the model without Rasa's one-example training step (bot/fast_load.py).
+- A conversation handed to a call-centre agent (paused) keeps its session however long the
+  citizen is silent, so the bot never answers it before the agent hands it back.
 """
 
 from __future__ import annotations
@@ -272,6 +274,30 @@ def install_action_server_apology(timeout: float = DEFAULT_ACTION_TIMEOUT_SECOND
     MessageProcessor.handle_message = handle  # type: ignore[method-assign]
 
 
+def install_paused_sessions_never_expire() -> None:
+    """While a conversation is paused (``ConversationPaused``: queued for or held by an agent,
+    actions/handoff.py), its session does not expire.
+
+    Rasa 3.6 starts a new session when the citizen writes after ``session_expiration_time``
+    without a message, and the new session's reset drops the pause: the bot would answer a
+    citizen who waited an hour in the queue, while an agent holds the conversation. Once the
+    console resumes the conversation, sessions expire as before.
+    """
+    from rasa.core.processor import MessageProcessor
+
+    has_expired = MessageProcessor._has_session_expired
+    if getattr(has_expired, "_keeps_paused", False):
+        return
+
+    def expired(self: MessageProcessor, tracker: DialogueStateTracker) -> bool:
+        if tracker.is_paused():
+            return False
+        return has_expired(self, tracker)
+
+    expired._keeps_paused = True  # type: ignore[attr-defined]
+    MessageProcessor._has_session_expired = expired  # type: ignore[method-assign]
+
+
 def action_timeout(environ: dict[str, str]) -> float:
     raw = environ.get("ACTION_TIMEOUT_SECONDS", "").strip()
     try:
@@ -290,6 +316,7 @@ def main() -> None:
     sys.argv = with_auth_token(sys.argv, dict(os.environ))
     install_fast_action_validation()
     install_action_server_apology(action_timeout(dict(os.environ)))
+    install_paused_sessions_never_expire()
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         from bot.fast_load import install_fast_model_loading
 

@@ -278,3 +278,24 @@ def test_the_timeout_comes_from_the_environment() -> None:
     for bad in ("0", "soon"):
         with pytest.raises(SystemExit, match="ACTION_TIMEOUT_SECONDS"):
             rasa_server.action_timeout({"ACTION_TIMEOUT_SECONDS": bad})
+
+
+def test_a_paused_conversation_keeps_its_session_until_resumed() -> None:
+    """Handed to an agent (actions/handoff.py), a citizen silent for longer than the session
+    expiry must not get a new session: its reset would end the pause and the bot would answer."""
+    from types import SimpleNamespace
+
+    from rasa.shared.core.events import ConversationPaused, ConversationResumed
+
+    rasa_server.install_paused_sessions_never_expire()
+    rasa_server.install_paused_sessions_never_expire()  # twice: still one wrapper
+    processor: Any = SimpleNamespace(
+        domain=Domain.from_dict({"session_config": {"session_expiration_time": 60}})
+    )
+    tracker = DialogueStateTracker("rest:handoff", slots=[])
+    tracker.update(UserUttered("cho tôi gặp nhân viên", timestamp=time.time() - 2 * 3600))
+    assert MessageProcessor._has_session_expired(processor, tracker)
+    tracker.update(ConversationPaused())
+    assert not MessageProcessor._has_session_expired(processor, tracker)
+    tracker.update(ConversationResumed())
+    assert MessageProcessor._has_session_expired(processor, tracker)
