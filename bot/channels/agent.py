@@ -63,7 +63,7 @@ class DeliveryRefused(Exception):
 
 
 Deliver = Callable[[AgentMessage], Awaitable[None]]
-Recorded = Callable[[str], None]
+Recorded = Callable[[str, BotUttered], None]
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> HTTPResponse:
@@ -118,8 +118,8 @@ def add_agent_route(
     """Mount ``POST /agent`` on a channel's blueprint (see the module docstring).
 
     ``deliver`` sends the text through the channel's platform (None: nothing to push);
-    ``recorded(conversation_id)`` is told once the message is in the tracker (the web chat wakes
-    its inbox with it).
+    ``recorded(conversation_id, event)`` is told once the message is in the tracker (the web chat
+    wakes its inbox with it).
     """
 
     @blueprint.route(AGENT_PATH, methods=["POST"])
@@ -158,21 +158,23 @@ def add_agent_route(
                     exc.error,
                 )
                 return _answer({"error": exc.error}, exc.status)
-        await record(rasa, message)
-        if recorded is not None:
-            recorded(message.conversation_id)
+        event = await record(rasa, message)
+        if recorded is not None and event is not None:
+            recorded(message.conversation_id, event)
         logger.info("%s: agent message delivered to %s", channel, message.conversation_id)
         return _answer({"sent": True})
 
 
-async def record(rasa: Any, message: AgentMessage) -> None:
+async def record(rasa: Any, message: AgentMessage) -> BotUttered | None:
     """Append the agent's message to the tracker, holding the conversation's lock."""
     async with rasa.lock_store.lock(message.conversation_id):
         tracker = await rasa.tracker_store.retrieve(message.conversation_id)
         if tracker is None:  # deleted meanwhile (retention): nothing to append to
-            return
-        tracker.update(BotUttered(message.text, metadata={FROM_AGENT: message.agent}))
+            return None
+        event = BotUttered(message.text, metadata={FROM_AGENT: message.agent})
+        tracker.update(event)
         await rasa.tracker_store.save(tracker)
+        return event
 
 
 class InboxSignals:

@@ -46,7 +46,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.agent import FROM_AGENT, InboxSignals, add_agent_route
-from bot.channels.common import LANGUAGES, loggable_text
+from bot.channels.common import LANGUAGES, LruDict, loggable_text
 from bot.logmask import PiiFilter
 from bot.settings import AgentChannelSettings
 
@@ -228,6 +228,10 @@ class WebChatInput(InputChannel):
         self.settings = settings or WebChatSettings.from_env()
         self.agent_settings = agent_settings or AgentChannelSettings.from_env()
         self.inbox_signals = InboxSignals()
+        # The tracker store keeps texts redacted (bot/privacy.py): a phone or hotline an agent
+        # writes is masked there. The citizen should read what the agent wrote, so this process
+        # keeps the texts it recorded; an inbox on another replica shows the stored text.
+        self.agent_texts: LruDict[tuple[str, float], str] = LruDict(10_000)
         self.tokens: SessionTokens | None = None
         if self.settings.secret:
             self.tokens = SessionTokens(
@@ -251,6 +255,11 @@ class WebChatInput(InputChannel):
             log = logger.info if str(exc) == "expired" else logger.warning
             log("webchat: session token from %s refused: %s", _client(request), exc)
             return None
+
+    def recorded(self, conversation_id: str, event: BotUttered) -> None:
+        """An agent's message is in the tracker: keep its text as written, wake the inbox."""
+        self.agent_texts.set((conversation_id, event.timestamp), event.text or "")
+        self.inbox_signals.notify(conversation_id)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webchat = Blueprint("webchat_webhook", __name__)
@@ -329,7 +338,7 @@ class WebChatInput(InputChannel):
             sender_prefix=SENDER_PREFIX,
             deliver=None,  # the widget fetches it from the inbox
             settings=self.agent_settings,
-            recorded=self.inbox_signals.notify,
+            recorded=self.recorded,
         )
 
         @webchat.route("/inbox", methods=["GET"])
@@ -355,7 +364,9 @@ class WebChatInput(InputChannel):
             deadline = loop.time() + settings.inbox_wait_seconds
             while True:
                 tracker = await rasa.tracker_store.retrieve(session.sender_id)
-                messages = pushed_messages(tracker.events if tracker else [], after)
+                messages = pushed_messages(
+                    tracker.events if tracker else [], after, session.sender_id, self.agent_texts
+                )
                 left = deadline - loop.time()
                 if messages or left <= 0:
                     break
@@ -371,8 +382,14 @@ class WebChatInput(InputChannel):
         return webchat
 
 
-def pushed_messages(events: Any, after: float) -> list[dict[str, Any]]:
-    """The bot events newer than ``after`` that the citizen did not get as a reply."""
+def pushed_messages(
+    events: Any,
+    after: float,
+    sender_id: str = "",
+    originals: LruDict[tuple[str, float], str] | None = None,
+) -> list[dict[str, Any]]:
+    """The bot events newer than ``after`` that the citizen did not get as a reply; an agent's
+    text as written when this process recorded it (``originals``), else as stored."""
     found: list[dict[str, Any]] = []
     for event in events:
         if not isinstance(event, BotUttered) or event.timestamp <= after:
@@ -382,9 +399,10 @@ def pushed_messages(events: Any, after: float) -> list[dict[str, Any]]:
         if not agent and metadata.get("utter_action") not in PUSHED_RESPONSES:
             continue
         data = event.data or {}
+        original = originals.get((sender_id, event.timestamp)) if originals and agent else None
         found.append(
             {
-                "text": event.text or "",
+                "text": original or event.text or "",
                 "from_agent": str(agent) if agent else None,
                 "buttons": data.get("buttons") or [],
                 "timestamp": event.timestamp,

@@ -89,13 +89,14 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def serve(*channels: InputChannel) -> AsyncIterator[Stack]:
+async def serve(*channels: InputChannel, tracker_store: Any = None) -> AsyncIterator[Stack]:
     Sanic.test_mode = True
     app = Sanic(f"agent-test-{uuid.uuid4().hex[:8]}", configure_logging=False)
     for channel in channels:
         app.blueprint(channel.blueprint(RecordingRasa()), url_prefix=f"/webhooks/{channel.name()}")
     rasa = SimpleNamespace(
-        tracker_store=InMemoryTrackerStore(Domain.empty()), lock_store=InMemoryLockStore()
+        tracker_store=tracker_store or InMemoryTrackerStore(Domain.empty()),
+        lock_store=InMemoryLockStore(),
     )
     app.ctx.agent = rasa
     port = free_port()
@@ -402,3 +403,27 @@ def test_agent_settings_take_rasas_token_and_refuse_bad_waits() -> None:
     for bad in ("soon", "0", "-1"):
         with pytest.raises(SettingsError, match="WEBCHAT_INBOX_WAIT_SECONDS"):
             AgentChannelSettings.from_env({"WEBCHAT_INBOX_WAIT_SECONDS": bad})
+
+
+async def test_webchat_shows_the_agents_words_though_the_store_keeps_them_redacted(
+    tmp_path: Path,
+) -> None:
+    """The tracker store masks phones and long numbers at rest (bot/privacy.py); the citizen
+    reads what the agent wrote from the replica that recorded it, the masked text elsewhere."""
+    from bot.tracker_store import RedactingTrackerStore
+
+    store = RedactingTrackerStore(
+        domain=Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db")
+    )
+    written = "Anh gọi 0912345678 giúp em nhé."
+    async with serve(webchat(), tracker_store=store) as stack:
+        token, conversation = await session(stack)
+        await stack.conversation(conversation)
+        assert (await stack.send("webchat", body(conversation, text=written))).status_code == 200
+        (stored,) = await stack.agent_events(conversation)
+        assert "0912345678" not in str(stored.text)  # redacted at rest, as every event
+        got = (await inbox(stack, token, 0)).json()["messages"]
+        assert [m["text"] for m in got] == [written]
+    async with serve(webchat(), tracker_store=store) as other_replica:
+        got = (await inbox(other_replica, token, 0)).json()["messages"]
+        assert [m["text"] for m in got] == [stored.text]
