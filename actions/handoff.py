@@ -11,10 +11,11 @@ content service's handoff queue (`POST /internal/handoff`, `X-Internal-Token`) f
 - the console down, slow (HANDOFF_TIMEOUT) or answering nonsense: what the bot said before there
   was a queue (``utter_human_handover``: the hotline), never silence.
 
-Back from the agent: the console runs ``action_handoff_returned`` (Rasa's
+Back from the agent: the console can run ``action_handoff_returned`` (Rasa's
 ``POST /conversations/{id}/execute?output_channel=latest``), which resumes the conversation and
 tells the citizen so (``utter_handoff_returned``), then asks for a rating (``utter_handoff_rating``,
-buttons ``/rate_handoff{"rating": "N"}``, answered by ``action_rate_handoff``).
+buttons ``/rate_handoff{"rating": "N"}``, answered by ``action_rate_handoff``). Our Telegram and
+Zalo channels give Rasa their own output channels for it; the web chat's inbox brings both lines.
 
 The summary the agent sees says *whether* a dossier code was given and the citizen verified,
 never the code, the ID number or the phone themselves. The hotline number is read from the
