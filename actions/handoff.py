@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 import httpx
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, ConversationResumed, EventType
+from rasa_sdk.events import ActionExecuted, ConversationPaused, ConversationResumed, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients import ClientSettings
@@ -71,6 +71,11 @@ HOTLINE_SOURCE = "utter_human_handover"
 # A Vietnamese hotline: 1800 xxxx (free) or 1900 xxxx, as written in the domain's replies.
 HOTLINE = re.compile(r"(?<!\d)1[89]00\s?\d{4}(?!\d)")
 RATING = re.compile(r"(?<!\d)([1-5])(?!\d)")
+# Rasa 3.6 ends neither a paused turn nor an action run through its API (`execute`) with
+# action_listen. Without it the citizen's next message after the hand-back follows no rule: the
+# bot answered utter_default, and that fallback's rewind undid the hand-back (measured in
+# tests/e2e/test_handoff.py). Listening here, the next message is a turn like any other.
+LISTEN = (ActionExecuted("action_listen"),)
 
 
 def hotline(domain: Mapping[str, Any], lang: str) -> str | None:
@@ -215,7 +220,7 @@ async def hand_off(
             position=answer["position"],
             wait_minutes=answer["wait_minutes"],
         )
-        return [ConversationPaused()]
+        return [ConversationPaused(), *LISTEN]
     logger.info("handoff %s unavailable (%s)", answer.get("handoff_id"), answer.get("why"))
     number = hotline(domain, language(tracker))
     if number is None:
@@ -254,7 +259,7 @@ class ActionHandoffReturned(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_handoff_returned")
         dispatcher.utter_message(response="utter_handoff_rating")
-        return [ConversationResumed()]
+        return [ConversationResumed(), *LISTEN]
 
 
 def rating(tracker: Tracker) -> int | None:

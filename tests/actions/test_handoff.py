@@ -95,7 +95,8 @@ async def test_queued_pauses_the_conversation_and_tells_the_place(console: FakeC
     events = await ActionHandoff().run(
         dispatcher, human_tracker(procedure="passport", language="en"), DOMAIN
     )
-    assert events == [{"event": "pause", "timestamp": None}]
+    assert [e["event"] for e in events] == ["pause", "action"]
+    assert events[1]["name"] == "action_listen"  # the next turn after the hand-back fits the rules
     assert responses(dispatcher) == ["utter_handoff_queued"]
     queued = message(dispatcher, "utter_handoff_queued")
     assert (queued["position"], queued["wait_minutes"]) == (3, 6)
@@ -228,7 +229,10 @@ def fallback_tracker() -> Tracker:
 async def test_second_fallback_in_a_row_hands_off(console: FakeConsole) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionClarify().run(dispatcher, fallback_tracker(), DOMAIN)
-    assert events == [{"event": "pause", "timestamp": None}]
+    assert [(e["event"], e.get("name")) for e in events] == [
+        ("pause", None),
+        ("action", "action_listen"),
+    ]
     assert responses(dispatcher) == ["utter_handoff_queued"]
     body = console.bodies()[0]
     assert (body["reason"], body["channel"], body["summary"]["intent"]) == (
@@ -272,7 +276,10 @@ async def test_typed_rating_and_console_down_still_thank(console: FakeConsole) -
 async def test_handed_back_resumes_and_asks_for_a_rating() -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionHandoffReturned().run(dispatcher, make_tracker(), DOMAIN)
-    assert events == [{"event": "resume", "timestamp": None}]
+    assert [(e["event"], e.get("name")) for e in events] == [
+        ("resume", None),
+        ("action", "action_listen"),
+    ]
     assert responses(dispatcher) == ["utter_handoff_returned", "utter_handoff_rating"]
 
 

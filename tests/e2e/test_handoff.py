@@ -129,4 +129,48 @@ def test_after_the_hand_back_the_bot_answers_again(stack: Stack) -> None:
         pytest.skip("outside office hours (OFFICE_HOURS) a handoff is a call back, never paused")
     sender, path, headers = ask_and_take(stack)
     desk(stack, "POST", f"{path}/release", headers)
-    assert any(r.get("text") for r in stack.say(sender, "xin chào"))
+    greeted = stack.say(sender, "xin chào")
+    assert greeted and said(str(greeted[0]["text"]), "utter_greet"), greeted
+
+
+def test_handed_back_by_action_the_bot_answers_and_takes_a_rating(stack: Stack) -> None:
+    """The hand-back as Rasa's API offers it (`execute` action_handoff_returned): resumed, the
+    citizen is told and asked for a rating, the bot answers again, the rating reaches the desk."""
+    headers = agent_headers(stack)
+    if not desk(stack, "GET", "/api/handoff/queue", headers)["open"]:
+        pytest.skip("outside office hours (OFFICE_HOURS) a handoff is a call back, never paused")
+    sender, path, headers = ask_and_take(stack)
+    conversation_id = f"rest:{sender}"
+    answer = stack.api(
+        "POST",
+        f"/conversations/{conversation_id}/execute",
+        params={"output_channel": "latest"},
+        json={"name": "action_handoff_returned"},
+    )
+    assert answer.status_code == 200, answer.text
+    lines = [m.get("text") for m in answer.json()["messages"]]
+    assert len(lines) == 2
+    assert said(str(lines[0]), "utter_handoff_returned")
+    assert said(str(lines[1]), "utter_handoff_rating")
+
+    greeted = stack.say(sender, "xin chào")
+    assert greeted and said(str(greeted[0]["text"]), "utter_greet"), greeted
+    thanks = stack.say(sender, '/rate_handoff{"rating": "4"}')
+    assert len(thanks) == 1 and said(str(thanks[0]["text"]), "utter_handoff_thanks")
+    handoff = desk(stack, "GET", f"{path}/transcript", headers)["handoff"]
+    assert handoff["rating"] == 4
+
+
+def test_resumed_by_an_event_the_bot_answers_the_next_message(stack: Stack) -> None:
+    """The hand-back as the console does it (a `resume` event through Rasa's API, here with
+    the conversation id as Rasa reads it): the next message is answered by the rules."""
+    headers = agent_headers(stack)
+    if not desk(stack, "GET", "/api/handoff/queue", headers)["open"]:
+        pytest.skip("outside office hours (OFFICE_HOURS) a handoff is a call back, never paused")
+    sender, _, _ = ask_and_take(stack)
+    answer = stack.api(
+        "POST", f"/conversations/rest:{sender}/tracker/events", json=[{"event": "resume"}]
+    )
+    assert answer.status_code == 200, answer.text
+    greeted = stack.say(sender, "xin chào")
+    assert greeted and said(str(greeted[0]["text"]), "utter_greet"), greeted
