@@ -86,8 +86,9 @@ def stock_bot(model: Path, log_dir: Path, timeout: float = 300) -> Iterator[Syst
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--auth-token",
-                token,  # a throwaway token on loopback; the stock CLI takes it only here
+                # A throwaway token on loopback; the stock CLI takes it only here. One argument:
+                # a token that begins with "-" would be taken for an option.
+                f"--auth-token={token}",
                 "--model",
                 str(model),
             ],

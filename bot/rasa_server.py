@@ -51,7 +51,7 @@ def with_auth_token(argv: list[str], environ: dict[str, str]) -> list[str]:
     """``argv`` with ``--auth-token`` from the environment; SystemExit if the API would be open."""
     if len(argv) < 2 or argv[1] != "run" or "--enable-api" not in argv:
         return argv
-    if "--auth-token" in argv or "-t" in argv:
+    if "-t" in argv or any(a == "--auth-token" or a.startswith("--auth-token=") for a in argv):
         return argv
     token = environ.get("RASA_AUTH_TOKEN", "")
     if not token:
@@ -59,7 +59,9 @@ def with_auth_token(argv: list[str], environ: dict[str, str]) -> list[str]:
             "bot.rasa_server: refusing to start Rasa's HTTP API without a token: set "
             "RASA_AUTH_TOKEN (the launcher makes one and keeps it in var/secrets/rasa_token)"
         )
-    return [*argv, "--auth-token", token]
+    # One argument: a random token may begin with "-", which argparse takes for an option when
+    # it comes as a separate word (Rasa then exits with code 2 at start-up, as CI once saw).
+    return [*argv, f"--auth-token={token}"]
 
 
 @functools.cache

@@ -169,7 +169,7 @@ class DeskClients:
     async def conversation(self, conversation_id: str) -> Conversation:
         try:
             answer = await self.rasa.get(
-                f"/conversations/{quote(conversation_id, safe='')}/tracker", params=self._token()
+                f"/conversations/{quote(conversation_id, safe=':@')}/tracker", params=self._token()
             )
         except httpx.HTTPError as exc:
             raise DeskError(f"Rasa did not answer ({exc.__class__.__name__})") from exc
@@ -193,7 +193,7 @@ class DeskClients:
         """The bot answers this conversation again (Rasa's ConversationResumed)."""
         try:
             answer = await self.rasa.post(
-                f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
+                f"/conversations/{quote(conversation_id, safe=':@')}/tracker/events",
                 params=self._token(),
                 json=[{"event": "resume"}],
             )
@@ -207,7 +207,7 @@ class DeskClients:
         (Rasa's `POST /conversations/{id}/execute?output_channel=latest`)."""
         try:
             answer = await self.rasa.post(
-                f"/conversations/{quote(conversation_id, safe='')}/execute",
+                f"/conversations/{quote(conversation_id, safe=':@')}/execute",
                 params={**self._token(), "output_channel": "latest"},
                 json={"name": action},
             )

@@ -73,10 +73,23 @@ def test_rasa_gets_a_fresh_token_kept_for_local_tools_only(
 
 def test_rasa_never_starts_its_api_without_a_token() -> None:
     argv = ["rasa", "run", "--enable-api", "--port", "5005"]
-    assert with_auth_token(argv, {"RASA_AUTH_TOKEN": "t0k"})[-2:] == ["--auth-token", "t0k"]
+    assert with_auth_token(argv, {"RASA_AUTH_TOKEN": "t0k"})[-1] == "--auth-token=t0k"
     with pytest.raises(SystemExit, match="token"):
         with_auth_token(argv, {})
     assert with_auth_token(["rasa", "train"], {}) == ["rasa", "train"]
+
+
+@pytest.mark.parametrize("token", ["plain-token", "-starts-with-a-dash", "--two"])
+def test_rasa_reads_every_token_the_launcher_can_make(token: str) -> None:
+    """A random token may begin with "-": given as a separate word, argparse took it for an
+    option and Rasa exited with code 2 at start-up (CI, once)."""
+    from rasa.__main__ import create_argument_parser
+
+    argv = ["rasa", "run", "--enable-api", "--port", "5005"]
+    args = create_argument_parser().parse_args(
+        with_auth_token(argv, {"RASA_AUTH_TOKEN": token})[1:]
+    )
+    assert args.auth_token == token
 
 
 def test_scaled_mode_shares_state_but_only_action_servers_hold_the_identity_key(
