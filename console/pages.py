@@ -176,6 +176,22 @@ class CsrfRefused(Exception):
     pass
 
 
+async def _posted_as(
+    request: Request, permission: str, what: str
+) -> tuple[Visitor, dict[str, str]] | Response:
+    """The visitor and their form when signed in, with the right CSRF token and ``permission``;
+    else the page that says why (sign-in redirect, 403 refused, 403 forbidden ``what``)."""
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    if not visitor.staff.may(permission):
+        return _forbidden(request, visitor, what)
+    return visitor, form
+
+
 def _page(
     request: Request,
     template: str,
@@ -652,14 +668,10 @@ def dry_run(console: Console) -> Iterator[Session]:
 @router.post("/responses/{name}/check", response_class=HTMLResponse)
 async def check(request: Request, name: str) -> Response:
     """The live preview and the checks of what is typed, nothing saved (htmx, as one types)."""
-    try:
-        visitor, form = await _posted(request)
-    except SignInRequired:
-        return _sign_in_redirect(request)
-    except CsrfRefused:
-        return _refused(request)
-    if not visitor.staff.may("read"):
-        return _forbidden(request, visitor, "read replies")
+    posted = await _posted_as(request, "read", "read replies")
+    if isinstance(posted, Response):
+        return posted
+    visitor, form = posted
     console = get_console(request)
     problems: list[str] = []
     try:
@@ -679,14 +691,10 @@ async def check(request: Request, name: str) -> Response:
 
 
 async def _act(request: Request, name: str, permission: str, action: str) -> Response:
-    try:
-        visitor, form = await _posted(request)
-    except SignInRequired:
-        return _sign_in_redirect(request)
-    except CsrfRefused:
-        return _refused(request)
-    if not visitor.staff.may(permission):
-        return _forbidden(request, visitor, f"{permission} replies")
+    posted = await _posted_as(request, permission, f"{permission} replies")
+    if isinstance(posted, Response):
+        return posted
+    visitor, form = posted
     console = get_console(request)
     staff = visitor.staff
     done = action
@@ -823,14 +831,10 @@ def users_page(request: Request) -> Response:
 
 
 async def _user_action(request: Request, email: str | None, action: str) -> Response:
-    try:
-        visitor, form = await _posted(request)
-    except SignInRequired:
-        return _sign_in_redirect(request)
-    except CsrfRefused:
-        return _refused(request)
-    if not visitor.staff.may("admin"):
-        return _forbidden(request, visitor, "manage accounts")
+    posted = await _posted_as(request, "admin", "manage accounts")
+    if isinstance(posted, Response):
+        return posted
+    visitor, form = posted
     console = get_console(request)
     actor = visitor.staff.email
     try:
@@ -1138,14 +1142,10 @@ def faq_new(request: Request) -> Response:
 
 @router.post("/faq/new")
 async def faq_create(request: Request) -> Response:
-    try:
-        visitor, form = await _posted(request)
-    except SignInRequired:
-        return _sign_in_redirect(request)
-    except CsrfRefused:
-        return _refused(request)
-    if not visitor.staff.may("edit"):
-        return _forbidden(request, visitor, "write FAQ entries")
+    posted = await _posted_as(request, "edit", "write FAQ entries")
+    if isinstance(posted, Response):
+        return posted
+    visitor, form = posted
     console = get_console(request)
     try:
         with transaction(console.engine) as session:
@@ -1232,14 +1232,10 @@ def _faq_changed(session: Session, entry_id: int, raw: dict[str, Any]) -> bool:
 
 
 async def _faq_act(request: Request, entry_id: int, permission: str, action: str) -> Response:
-    try:
-        visitor, form = await _posted(request)
-    except SignInRequired:
-        return _sign_in_redirect(request)
-    except CsrfRefused:
-        return _refused(request)
-    if not visitor.staff.may(permission):
-        return _forbidden(request, visitor, f"{permission} FAQ entries")
+    posted = await _posted_as(request, permission, f"{permission} FAQ entries")
+    if isinstance(posted, Response):
+        return posted
+    visitor, form = posted
     console = get_console(request)
     staff = visitor.staff
     done = action
@@ -1379,14 +1375,10 @@ def unanswered_page(request: Request) -> Response:
 async def unanswered_to_faq(request: Request, group: int) -> Response:
     """One step: a new FAQ draft whose phrasings are the group's questions, with the answer,
     source and date typed beside the group; then its page opens."""
-    try:
-        visitor, form = await _posted(request)
-    except SignInRequired:
-        return _sign_in_redirect(request)
-    except CsrfRefused:
-        return _refused(request)
-    if not visitor.staff.may("edit"):
-        return _forbidden(request, visitor, "write FAQ entries")
+    posted = await _posted_as(request, "edit", "write FAQ entries")
+    if isinstance(posted, Response):
+        return posted
+    visitor, form = posted
     console = get_console(request)
     raw = faq_raw(form)
     extra = {key: value for key, value in raw.items() if key != "questions"}
