@@ -467,8 +467,8 @@ def main() -> None:
             f"  Rasa API    {settings.rasa_url} (token in {settings.rasa_token_file})\n"
             f"  identity    {settings.identity_url}/docs\n"
             f"  portal      {settings.portal_url}/docs\n"
-            f"  console     {settings.staff_url}/ (replies: review, publish, roll back;"
-            f" API at /api/docs)",
+            f"  console     {settings.staff_url}/ (replies, FAQ, unanswered questions,"
+            f" spreadsheets; the call-centre desk at /desk; API at /api/docs)",
             flush=True,
         )
         if settings.sandbox_mode:
