@@ -8,6 +8,7 @@ from rasa.core.channels.channel import register
 from rasa.core.run import create_http_input_channels
 from sanic import Sanic
 
+from bot.channels.messenger import MessengerInput
 from bot.channels.rest import DevRestInput
 from bot.channels.telegram import TelegramInput
 from bot.channels.webchat import WebChatInput
@@ -43,7 +44,9 @@ def test_documented_credentials_create_all_channels(tmp_path, monkeypatch):
     zalo = next(c for c in channels if isinstance(c, ZaloInput))
     assert telegram.settings.token == "42:token"
     assert zalo.settings.oa_secret_key == "key"
-    assert channels[4].fb_secret == "app-secret"  # type: ignore[attr-defined]
+    assert isinstance(channels[4], MessengerInput)  # Rasa's FacebookInput with the agent route
+    assert channels[4].fb_secret == "app-secret"
+    assert channels[4].fb_access_token == "page-token"
 
     Sanic.test_mode = True
     app = Sanic(f"wiring-{uuid.uuid4().hex[:8]}", configure_logging=False)
@@ -51,3 +54,4 @@ def test_documented_credentials_create_all_channels(tmp_path, monkeypatch):
     paths = {route.path for route in app.router.routes}
     for name in ("telegram_ptb", "zalo", "facebook", "rest", "webchat"):
         assert f"webhooks/{name}/webhook" in paths
+        assert f"webhooks/{name}/agent" in paths

@@ -1,4 +1,5 @@
-"""Messenger uses Rasa's own ``facebook`` connector: check how it guards its webhook."""
+"""Messenger is Rasa's own ``facebook`` connector (``bot.channels.messenger.MessengerInput``, a
+subclass adding the agent route): check how it guards its webhook."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from rasa.core.channels import facebook
 from rasa.core.channels.facebook import FacebookInput
 
+from bot.channels.messenger import MessengerInput
 from tests.channels.channel_fakes import RecordingRasa, serve_channel
 
 VERIFY = "verify-token-from-env"
@@ -17,11 +19,12 @@ APP_SECRET = "app-secret-from-env"
 PAGE_TOKEN = "page-access-token-from-env"
 
 
-def make_channel() -> FacebookInput:
-    channel = FacebookInput.from_credentials(
-        {"verify": VERIFY, "secret": APP_SECRET, "page-access-token": PAGE_TOKEN}
+def make_channel(secret: str = APP_SECRET) -> FacebookInput:
+    channel = MessengerInput.from_credentials(
+        {"verify": VERIFY, "secret": secret, "page-access-token": PAGE_TOKEN}
     )
-    assert isinstance(channel, FacebookInput)
+    assert isinstance(channel, MessengerInput) and isinstance(channel, FacebookInput)
+    assert channel.name() == "facebook"
     return channel
 
 
@@ -102,3 +105,14 @@ async def test_correctly_signed_message_reaches_rasa(monkeypatch):
     assert rasa.texts == ["xin chào"]
     assert rasa.messages[0].sender_id == "psid-1"
     assert sent_actions == ["mark_seen", "typing_on", "typing_off"]
+
+
+async def test_no_app_secret_refuses_even_a_signature_made_with_the_empty_key(monkeypatch):
+    monkeypatch.delenv("FACEBOOK_APP_SECRET", raising=False)
+    rasa = RecordingRasa()
+    body = message_event()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature": hub_signature(body, "")}
+    async with serve_channel(make_channel(secret=""), rasa) as client:
+        reply = await client.post("/webhooks/facebook/webhook", content=body, headers=headers)
+    assert reply.text == "not validated"
+    assert rasa.messages == []
