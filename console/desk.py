@@ -319,7 +319,9 @@ async def _act(request: Request, conversation_id: str, action: str) -> Response:
     done, extra = action, ""
     try:
         if action == "taken":
-            await desk.db(lambda session: store.take(session, staff.email, conversation_id))
+            taken = await handoff_api.take_conversation(desk, staff, conversation_id)
+            if taken["joined"]["problem"]:
+                extra = "&joined=0"
         elif action == "sent":
             if not text:
                 raise store.Invalid("write the reply first")
@@ -355,6 +357,42 @@ async def _act(request: Request, conversation_id: str, action: str) -> Response:
     if action == "transferred":
         return _go(request, f"/desk?done={done}")
     return _go(request, f"/desk/{quote(conversation_id, safe='')}?done={done}{extra}")
+
+
+@router.post("/desk/take")
+async def take_by_id(request: Request) -> Response:
+    """Take a conversation by its id (the form on /desk): one in the queue, or one that did not
+    ask for a person (console/api/handoff.py's take_conversation)."""
+    try:
+        visitor, form = await _posted(request)
+    except SignInRequired:
+        return _sign_in_redirect(request)
+    except CsrfRefused:
+        return _refused(request)
+    if not _may(visitor):
+        return _not_allowed(request, visitor)
+    desk = get_desk(request)
+    conversation_id = form.get("conversation_id", "").strip()[:200]
+    extra = ""
+    try:
+        if not conversation_id:
+            raise store.Invalid("write the conversation's id first")
+        taken = await handoff_api.take_conversation(desk, visitor.staff, conversation_id)
+        if taken["joined"]["problem"]:
+            extra = "&joined=0"
+    except (ContentError, DeskError) as exc:
+        context = await _queue_context(desk)
+        return _page(
+            request,
+            "desk.html",
+            visitor,
+            exc.status,
+            office_hours=desk.console.settings.office_hours,
+            error=exc.message,
+            typed_id=conversation_id,
+            **context,
+        )
+    return _go(request, f"/desk/{quote(conversation_id, safe='')}?done=taken{extra}")
 
 
 @router.post("/desk/{conversation_id}/take")

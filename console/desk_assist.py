@@ -38,6 +38,7 @@ INTENT_BONUS = 0.3  # a reply named after the NLU's top intent (utter_ask_fee fo
 # are added (communications edit them in the console like any other reply).
 CANNED = ("utter_greet", "utter_help", "utter_you_are_welcome", "utter_goodbye")
 RETURNED = "utter_handoff_returned"
+JOINED = "utter_handoff_agent_joined"  # sent when an agent takes a conversation ({agent})
 SERIALIZATION_FAILURE = "40001"
 HANDBACK_ACTION = "action_handoff_returned"  # actions/handoff.py: resume, say so, ask a rating
 _SKIP = (
@@ -96,10 +97,18 @@ def get_desk(request: Request) -> Desk:
 # --- replies in the citizen's language -------------------------------------------------------
 
 
-def reply_text(desk: Desk, name: str, language: str, channel: str) -> str | None:
-    """A published reply's text as the citizen's channel would get it, or None if the store and
-    the domain do not have it."""
-    rendered = desk.console.published.render(name, {"language": language}, channel, {})
+def reply_text(
+    desk: Desk,
+    name: str,
+    language: str,
+    channel: str,
+    arguments: dict[str, Any] | None = None,
+) -> str | None:
+    """A published reply's text as the citizen's channel would get it (``arguments`` fill its
+    placeholders, as an action's would), or None if the store and the domain do not have it."""
+    rendered = desk.console.published.render(
+        name, {"language": language}, channel, dict(arguments or {})
+    )
     if rendered is None:
         return None
     return str(rendered.get("text") or "")

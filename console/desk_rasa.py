@@ -3,7 +3,8 @@
 Rasa's HTTP API (with its token, RASA_AUTH_TOKEN): the tracker of a conversation
 (`GET /conversations/{id}/tracker`); the hand-back (the bot's `action_handoff_returned` run by
 `POST /conversations/{id}/execute`, else a `resume` event posted to
-`/conversations/{id}/tracker/events`); the channels' agent endpoint
+`/conversations/{id}/tracker/events`); a `pause` event there when staff take a conversation the
+bot did not hand over; the channels' agent endpoint
 (`POST /webhooks/{channel}/agent`, built in bot/channels/) that sends an agent's text to the
 citizen and records it in the tracker as a bot event with metadata `{"from_agent": name}`. The
 portal API gives a procedure's checklist and a dossier's public status.
@@ -64,6 +65,8 @@ class Conversation:
     latest_intents: list[dict[str, Any]]
     latest_text: str  # the citizen's last message, unmasked: for matching suggestions only
     paused: bool
+    channel: str | None = None  # the latest input channel (as actions/handoff.py reads it)
+    known: bool = False  # the citizen wrote at least once (Rasa makes up a tracker for any id)
 
     @property
     def language(self) -> str:
@@ -76,9 +79,13 @@ class Conversation:
 
 def read_tracker(conversation_id: str, tracker: dict[str, Any]) -> Conversation:
     messages: list[dict[str, Any]] = []
-    paused = False
+    paused = known = False
+    channel = None
     for event in tracker.get("events") or []:
         kind = event.get("event")
+        if kind == "user":
+            known = True
+            channel = event.get("input_channel") or channel
         if kind == "pause":
             paused = True
         elif kind == "resume":
@@ -110,6 +117,8 @@ def read_tracker(conversation_id: str, tracker: dict[str, Any]) -> Conversation:
         latest_intents=intents,
         latest_text=str(latest.get("text") or ""),
         paused=paused,
+        channel=str(tracker.get("latest_input_channel") or channel or "") or None,
+        known=known,
     )
 
 
@@ -189,18 +198,25 @@ class DeskClients:
         if answer.status_code != 200:
             raise _error(answer, f"the {channel} channel did not deliver it")
 
-    async def resume(self, conversation_id: str) -> None:
-        """The bot answers this conversation again (Rasa's ConversationResumed)."""
+    async def _append(self, conversation_id: str, event: str, refused: str) -> None:
         try:
             answer = await self.rasa.post(
                 f"/conversations/{quote(conversation_id, safe=':@')}/tracker/events",
                 params=self._token(),
-                json=[{"event": "resume"}],
+                json=[{"event": event}],
             )
         except httpx.HTTPError as exc:
             raise DeskError(f"Rasa did not answer ({exc.__class__.__name__})") from exc
         if answer.status_code != 200:
-            raise _error(answer, "Rasa refused to hand the conversation back")
+            raise _error(answer, refused)
+
+    async def pause(self, conversation_id: str) -> None:
+        """The bot stops answering this conversation (Rasa's ConversationPaused)."""
+        await self._append(conversation_id, "pause", "Rasa refused to pause the conversation")
+
+    async def resume(self, conversation_id: str) -> None:
+        """The bot answers this conversation again (Rasa's ConversationResumed)."""
+        await self._append(conversation_id, "resume", "Rasa refused to hand the conversation back")
 
     async def execute(self, conversation_id: str, action: str) -> None:
         """Run one of the bot's actions now, its messages sent through the citizen's channel

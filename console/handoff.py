@@ -3,7 +3,8 @@ one, internal notes, agents' presence, citizens' ratings, and the numbers of the
 
 A handoff is `waiting` (in the queue), `callback` (asked for outside office hours or with nobody
 online: kept for a call back), `taken` (an agent holds it) or `released` (handed back to the
-bot). A conversation has at most one open handoff (waiting, callback or taken): asking again
+bot). Staff may also take a conversation that did not ask (reason `staff`: created taken). A
+conversation has at most one open handoff (waiting, callback or taken): asking again
 returns it. Taking uses one conditional UPDATE, so of two agents racing exactly one wins.
 
 Nothing here holds a message of the conversation: the transcript stays in Rasa's tracker and is
@@ -47,6 +48,7 @@ ONLINE_SECONDS = 120.0  # an agent seen within this is online (desk page, events
 DEFAULT_TAKE_SECONDS = 180.0  # the expected wait per place when nothing was taken yet
 RECENT_TAKES = 20  # the rolling average of take times covers this many
 REASONS = ("request_human", "fallbacks")
+STAFF = "staff"  # the reason of a conversation a staff member took without being asked
 MAX_NOTE = 2000
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,79}$")  # intent and procedure names (never a code)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -332,6 +334,7 @@ def one_line(handoff: Handoff) -> str:
         "a dossier code was given" if summary.get("dossier_code_given") else None,
         "verified" if summary.get("verified") else "not verified",
         "after two misunderstandings" if handoff.reason == "fallbacks" else None,
+        "taken by staff (the citizen did not ask)" if handoff.reason == STAFF else None,
     ]
     return " · ".join(p for p in parts if p)
 
@@ -400,6 +403,41 @@ def take(session: Session, email: str, conversation_id: str, now: float | None =
     if handoff.taken_at is None:
         handoff.taken_at = now
     audit.record(session, email, "took_conversation", target=_target(handoff), now=now)
+    return handoff
+
+
+def take_unasked(
+    session: Session,
+    email: str,
+    conversation_id: str,
+    channel: str,
+    language: str,
+    now: float | None = None,
+) -> Handoff:
+    """Hold a conversation that did not ask for a person: a new entry (reason `staff`), taken
+    by ``email`` at once; audited `taken_by_staff`. If it has an open entry meanwhile, the usual
+    take (409 when another agent holds it). SQLite writes one transaction at a time (BEGIN
+    IMMEDIATE) and PostgreSQL refuses the loser (SERIALIZABLE), so a conversation never gets
+    two open entries."""
+    now = time.time() if now is None else now
+    if open_handoff(session, conversation_id) is not None:
+        return take(session, email, conversation_id, now)
+    handoff = Handoff(
+        id=str(uuid.uuid4()),
+        conversation_id=conversation_id,
+        channel=channel,
+        language=language if language in ("vi", "en") else "vi",
+        reason=STAFF,
+        summary=clean_summary({}),
+        status=TAKEN,
+        why=None,
+        requested_at=now,
+        agent=email,
+        taken_at=now,
+    )
+    session.add(handoff)
+    session.flush()
+    audit.record(session, email, "taken_by_staff", target=_target(handoff), now=now)
     return handoff
 
 

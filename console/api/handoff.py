@@ -3,8 +3,9 @@ action server's token), and the agents' queue, take, reply, transfer, notes, tra
 hand back and report (roles `agent` and `admin`; others 403).
 
 Transcripts and assist come from Rasa's tracker, masked (console/desk_rasa.py) before they
-leave; every view is audited (`viewed_conversation`, `viewed_assist`), as are take, transfer,
-note, message and release (console/handoff.py).
+leave; every view is audited (`viewed_conversation`, `viewed_assist`), as are take (and
+`taken_by_staff` for a conversation that did not ask), transfer, note, message and release
+(console/handoff.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from console.api import ConsoleDep, SignedInDep
 from console.api.faq import Internal
 from console.auth import Staff
 from console.db import transaction
-from console.desk_assist import HANDBACK_ACTION, RETURNED, Desk, assist, get_desk, reply_text
+from console.desk_assist import (
+    HANDBACK_ACTION,
+    JOINED,
+    RETURNED,
+    Desk,
+    assist,
+    get_desk,
+    reply_text,
+)
 from console.desk_rasa import DeskError, markdown, mask
 
 router = APIRouter(tags=["Call-centre desk"])
@@ -118,13 +127,68 @@ async def queue(staff: Agent, desk: DeskDep) -> dict[str, Any]:
     return await desk.db(read)
 
 
-@router.post("/api/handoff/{conversation_id}/take")
-async def take(conversation_id: str, staff: Agent, desk: DeskDep) -> dict[str, Any]:
-    return await desk.db(
-        lambda session: store.describe(
-            store.take(session, staff.email, conversation_id), time.time()
+async def take_conversation(desk: Desk, staff: Staff, conversation_id: str) -> dict[str, Any]:
+    """Hold a conversation, from the queue or (staff's own choice) one that did not ask; then
+    tell the citizen a person joined.
+
+    A conversation not in the queue must be known to Rasa (the citizen wrote: else 404); its
+    channel and language come from the tracker, and the bot is paused first (a `pause` event:
+    if Rasa refuses, 502 and nothing changed here). A call back (the bot did not pause it when
+    it kept the question) is paused the same way. The published `utter_handoff_agent_joined`
+    goes through the channel's agent endpoint; if that fails the take stands and ``joined``
+    says why."""
+
+    def before(session: Any) -> tuple[str | None, str | None]:
+        found = store.open_handoff(session, conversation_id)
+        return (str(found.status), found.agent) if found is not None else (None, None)
+
+    status, holder = await desk.db(before)
+    if status is None:
+        conversation = await desk.clients.conversation(conversation_id)
+        if not conversation.known:
+            raise DeskError("Rasa has no conversation with this id", 404)
+        if not conversation.channel:
+            raise DeskError("Rasa does not say which channel this conversation came from", 422)
+        channel, language = conversation.channel, conversation.language
+        await desk.clients.pause(conversation_id)
+        handoff = await desk.db(
+            lambda session: store.describe(
+                store.take_unasked(session, staff.email, conversation_id, channel, language),
+                time.time(),
+            )
         )
-    )
+    else:
+        if status == store.CALLBACK:
+            await desk.clients.pause(conversation_id)
+        handoff = await desk.db(
+            lambda session: store.describe(
+                store.take(session, staff.email, conversation_id), time.time()
+            )
+        )
+    joined: dict[str, Any] = {"sent": False, "problem": None}
+    if holder == staff.email:  # took it again: the citizen was told the first time
+        return {**handoff, "joined": joined}
+    name = display_name(staff.email)
+    text = reply_text(desk, JOINED, handoff["language"], handoff["channel"], {"agent": name})
+    if not text:
+        joined["problem"] = (
+            f"no published reply {JOINED} (bot/domain/handoff.yml): the citizen was not told"
+        )
+    else:
+        try:
+            await desk.clients.send(handoff["channel"], conversation_id, text, name)
+            joined["sent"] = True
+        except DeskError as exc:
+            joined["problem"] = exc.message
+    return {**handoff, "joined": joined}
+
+
+@router.post("/api/handoff/{conversation_id}/take")
+async def take(conversation_id: str, staff: Agent, desk: DeskDep) -> Any:
+    try:
+        return await take_conversation(desk, staff, conversation_id)
+    except DeskError as exc:
+        return JSONResponse({"detail": exc.message, "problems": [exc.message]}, exc.status)
 
 
 async def send_message(desk: Desk, staff: Staff, conversation_id: str, text: str) -> None:

@@ -44,6 +44,7 @@ class FakeRasa:
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[str, str] = field(default_factory=dict)  # the tracker's latest_input_channel
     requests: list[httpx.Request] = field(default_factory=list)
     agent_answer: tuple[int, dict[str, Any]] = (200, {"sent": True})
     # What `execute` of action_handoff_returned answers: 200 runs it (resume and two bot lines).
@@ -70,6 +71,7 @@ class FakeRasa:
                         "slots": self.slots.get(conversation, {"language": "vi"}),
                         "events": self.events.get(conversation, []),
                         "latest_message": self.latest.get(conversation, {}),
+                        "latest_input_channel": self.channels.get(conversation),
                     },
                 )
             if parts[2:] == ["execute"] and request.method == "POST":

@@ -110,7 +110,10 @@ def ask_and_take(stack: Stack) -> tuple[str, str, dict[str, str]]:
         for e in tracker_events(stack, conversation_id)
         if e.get("event") == "bot" and (e.get("metadata") or {}).get("from_agent")
     ]
-    assert [e["text"] for e in agent_lines] == ["Em chào anh ạ."]
+    # The take told the citizen a person joined (utter_handoff_agent_joined, from the agent),
+    # then the agent's own text.
+    assert [e["text"] for e in agent_lines][1:] == ["Em chào anh ạ."]
+    assert said(str(agent_lines[0]["text"]), "utter_handoff_agent_joined"), agent_lines
     return sender, path, headers
 
 

@@ -196,12 +196,14 @@ async def test_citizen_in_the_widget_and_agent_at_the_desk(
 
     # 4. The widget shows it, from a person, without the citizen sending anything.
     from_agent = log.locator(".cw-msg--agent")
-    await expect(from_agent).to_have_count(1, timeout=LIVE_MS)
-    await expect(from_agent.locator(".cw-msg__who")).to_have_text(vi["agent"])
-    assert (await bot_text(from_agent)).strip() == written.strip()
+    # (first the take's line: utter_handoff_agent_joined, from the agent too)
+    await expect(from_agent).to_have_count(2, timeout=LIVE_MS)
+    await expect(from_agent.locator(".cw-msg__who")).to_have_text([vi["agent"]] * 2)
+    assert said(await bot_text(from_agent.first), "utter_handoff_agent_joined")
+    assert (await bot_text(from_agent.last)).strip() == written.strip()
     assert len(sent_by_citizen) == posts_before
     await expect(log.locator(".cw-msg--user")).to_have_count(2)
-    await expect(transcript.locator(".desk-agent")).to_contain_text(ADDED_BY_THE_AGENT.strip())
+    await expect(transcript.locator(".desk-agent").last).to_contain_text(ADDED_BY_THE_AGENT.strip())
 
     # 5. The agent hands back: the citizen is told and asked for a rating, by the bot.
     await desk.get_by_role("button", name="Hand back to the bot").click()
@@ -214,7 +216,7 @@ async def test_citizen_in_the_widget_and_agent_at_the_desk(
     rating_buttons = log.locator(".cw-quick").last.locator("button")
     await expect(rating_buttons).to_have_text(["1", "2", "3", "4", "5"])
     assert len(sent_by_citizen) == posts_before
-    await expect(from_agent).to_have_count(1)
+    await expect(from_agent).to_have_count(2)
 
     # The citizen asks about passports: the bot answers again (not the agent).
     before = await replies.count()
@@ -230,7 +232,7 @@ async def test_citizen_in_the_widget_and_agent_at_the_desk(
     variant_names = {v["name"]["vi"] for v in PASSPORT["variants"]}
     titles = [t.strip() for t in await cases.all_inner_texts()]
     assert variant_names & set(titles), titles
-    await expect(from_agent).to_have_count(1)
+    await expect(from_agent).to_have_count(2)
 
     # ... and its checklist, from the sandbox's passport content.
     chosen = next(t for t in titles if t in variant_names)
@@ -239,7 +241,7 @@ async def test_citizen_in_the_widget_and_agent_at_the_desk(
     await expect(replies).not_to_have_count(before, timeout=TIMEOUT_MS)
     (variant,) = [v for v in PASSPORT["variants"] if v["name"]["vi"] == chosen]
     await expect(log).to_contain_text(variant["documents"]["vi"][0], timeout=TIMEOUT_MS)
-    await expect(from_agent).to_have_count(1)
+    await expect(from_agent).to_have_count(2)
 
     # The desk: the conversation is back with the bot, nobody holds it any more.
     handoff = httpx.get(f"{staff_url}{path}/transcript", headers=admin, timeout=10)

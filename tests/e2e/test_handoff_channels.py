@@ -334,8 +334,24 @@ def ask_for_a_person(citizen: Citizen, headers: dict[str, str]) -> str:
         "waiting",
     )
     path = f"/api/handoff/{quote(citizen.conversation_id, safe='')}"
-    desk(stack, "POST", f"{path}/take", headers)
+    before = len(citizen.received())
+    taken = desk(stack, "POST", f"{path}/take", headers)
+    # The citizen is told a person joined, through the platform (utter_handoff_agent_joined).
+    assert taken["joined"] == {"sent": True, "problem": None}, taken
+    (joined,) = wait_until(
+        lambda: citizen.received()[before:] or None, "the agent-joined line on the platform"
+    )
+    assert said(str(joined["text"]), "utter_handoff_agent_joined"), joined
     return path
+
+
+def agent_texts(stack: Stack, conversation_id: str) -> list[tuple[str, str]]:
+    """The agent's lines in the tracker after the take's agent-joined line."""
+    return [
+        (e["text"], e["metadata"]["from_agent"])
+        for e in agent_lines(stack, conversation_id)
+        if not said(str(e["text"]), "utter_handoff_agent_joined")
+    ]
 
 
 def agent_writes(citizen: Citizen, path: str, headers: dict[str, str]) -> None:
@@ -345,8 +361,7 @@ def agent_writes(citizen: Citizen, path: str, headers: dict[str, str]) -> None:
     sent = desk(citizen.stack, "POST", f"{path}/messages", headers, json={"text": AGENT_TEXT})
     assert sent == {"sent": True}
     assert citizen.received()[before:] == [citizen.exactly(AGENT_TEXT)]
-    lines = agent_lines(citizen.stack, citizen.conversation_id)
-    assert [(e["text"], e["metadata"]["from_agent"]) for e in lines] == [(AGENT_TEXT, AGENT_NAME)]
+    assert agent_texts(citizen.stack, citizen.conversation_id) == [(AGENT_TEXT, AGENT_NAME)]
 
 
 def hand_back_and_talk_to_the_bot(citizen: Citizen, path: str, headers: dict[str, str]) -> None:
@@ -417,7 +432,7 @@ def test_zalo_agent_message_outside_the_window_is_refused_and_not_recorded(
     assert refused.status_code == 502, refused.text
     assert "zalo_window_closed" in refused.json()["detail"], refused.text
     assert citizen.received()[before:] == []
-    assert agent_lines(stack, citizen.conversation_id) == []
+    assert agent_texts(stack, citizen.conversation_id) == []
 
     before = len(citizen.received())
     citizen.say(STILL_THERE)  # paused: recorded, not answered, and the window is open again
