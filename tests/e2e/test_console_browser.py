@@ -114,6 +114,9 @@ async def sign_in(page: Any, url: str, role: str) -> None:
     """By keyboard, as on a laptop: the email field has focus, Tab to the password, Enter."""
     await page.goto(f"{url}/")
     assert "/signin" in page.url
+    # Chromium applies autofocus in a rendering step after "load": on a busy machine the first
+    # keys could arrive before it (CI once typed the password into the email field).
+    await page.wait_for_function("document.activeElement?.id === 'email'", timeout=10_000)
     await page.keyboard.type(DEMO_ACCOUNTS[role])
     await page.keyboard.press("Tab")
     await page.keyboard.type(DEFAULT_DEMO_PASSWORD)
