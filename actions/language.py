@@ -1,4 +1,5 @@
-"""Replies follow the citizen's language: the NLU pipeline detects it, this keeps the slot."""
+"""Replies follow the citizen's language: the NLU pipeline detects it and Rasa copies it to the
+`language` slot (bot/language_slot.py); here the citizen switches it on purpose."""
 
 from __future__ import annotations
 
@@ -8,24 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import LANGUAGES, intent_name, language, latest_entity_values
-
-
-class ActionDetectLanguage(Action):
-    """Custom slot mapping of `language`: run by Rasa after every user message."""
-
-    def name(self) -> str:
-        return "action_detect_language"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        if intent_name(tracker) == "switch_language":
-            return []
-        detected = tracker.latest_message.get("language")
-        if detected in LANGUAGES and detected != tracker.get_slot("language"):
-            return [SlotSet("language", detected)]
-        return []
+from actions.common import LANGUAGES, language, latest_entity_values
 
 
 class ActionSwitchLanguage(Action):

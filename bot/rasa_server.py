@@ -14,6 +14,8 @@
 - `run` loads the model without Rasa's one-example training step (bot/fast_load.py).
 - A conversation handed to a call-centre agent (paused) keeps its session however long the
   citizen is silent, so the bot never answers it before the agent hands it back.
+- The `language` slot's mapping is answered inside Rasa, not by a round trip to the action
+  server on every message (bot/language_slot.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.language_slot import install_in_process_language_slot
 from bot.logmask import install_pii_masking
 
 if TYPE_CHECKING:
@@ -319,6 +322,7 @@ def main() -> None:
     install_fast_action_validation()
     install_action_server_apology(action_timeout(dict(os.environ)))
     install_paused_sessions_never_expire()
+    install_in_process_language_slot()
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         from bot.fast_load import install_fast_model_loading
 

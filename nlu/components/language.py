@@ -1,7 +1,8 @@
 """Language detection: puts `language` ("vi"/"en") in the parse result when the text says which.
 
-The action server's `action_detect_language` (a custom slot mapping) copies it to the `language`
-slot, so replies follow the citizen; when the text does not tell (a code, "ok"), nothing changes.
+The `language` slot's custom mapping `action_detect_language`, answered inside Rasa
+(bot/language_slot.py), copies it to the slot, so replies follow the citizen; when the text does
+not tell (a code, "ok"), nothing changes.
 """
 
 from __future__ import annotations

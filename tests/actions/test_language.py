@@ -2,19 +2,8 @@ from __future__ import annotations
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.language import ActionDetectLanguage, ActionSwitchLanguage
+from actions.language import ActionSwitchLanguage
 from tests.actions.helpers import make_tracker, slot_events
-
-
-async def test_reply_language_follows_the_citizen() -> None:
-    tracker = make_tracker({"language": "vi"}, intent="greet", language="en")
-    events = await ActionDetectLanguage().run(CollectingDispatcher(), tracker, {})
-    assert slot_events(events) == {"language": "en"}
-
-
-async def test_undecided_text_keeps_the_language() -> None:
-    tracker = make_tracker({"language": "en"}, intent="inform", language=None)
-    assert await ActionDetectLanguage().run(CollectingDispatcher(), tracker, {}) == []
 
 
 async def test_switch_language_sets_or_toggles() -> None:
