@@ -31,7 +31,9 @@ def detected_language(tracker: DialogueStateTracker, domain: Domain) -> list[Eve
     message = tracker.latest_message
     if message is None or (message.intent or {}).get("name") == SWITCH_INTENT:
         return []
-    values = next((slot.values for slot in domain.slots if slot.name == SLOT), [])
+    values: list[Any] = next(
+        (getattr(slot, "values", []) for slot in domain.slots if slot.name == SLOT), []
+    )
     detected = message.parse_data.get(SLOT)  # type: ignore[attr-defined]
     if detected in values and detected != tracker.get_slot(SLOT):
         return [SlotSet(SLOT, detected)]
