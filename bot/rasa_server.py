@@ -15,7 +15,8 @@
 - A conversation handed to a call-centre agent (paused) keeps its session however long the
   citizen is silent, so the bot never answers it before the agent hands it back.
 - The `language` slot's mapping is answered inside Rasa, not by a round trip to the action
-  server on every message (bot/language_slot.py).
+  server on every message (bot/language_slot.py), and the calls to the action server reuse
+  their connections (bot/keepalive.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.keepalive import install_kept_connections
 from bot.language_slot import install_in_process_language_slot
 from bot.logmask import install_pii_masking
 
@@ -323,6 +325,7 @@ def main() -> None:
     install_action_server_apology(action_timeout(dict(os.environ)))
     install_paused_sessions_never_expire()
     install_in_process_language_slot()
+    install_kept_connections()
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         from bot.fast_load import install_fast_model_loading
 
