@@ -11,17 +11,25 @@ so tickets are unique and a lock is never deleted under a ticket just issued.
 
 Configured in bot/endpoints.scaled.yml as ``type: bot.lock_store.AtomicRedisLockStore`` with
 the same keys as Rasa's ``redis`` lock store.
+
+``SQLiteLockStore`` is the same for the processes of one machine without Redis: the embedded
+stack's Sanic workers (RASA_WORKERS, bot/endpoints.yml). Every change of a lock is one SQLite
+transaction begun IMMEDIATE (the database's write lock taken before the read), in a file next
+to the tracker store's.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
 T = TypeVar("T")
@@ -29,16 +37,8 @@ T = TypeVar("T")
 KEY_GRACE_SECONDS = 60
 
 
-class AtomicRedisLockStore(RedisLockStore):
-    def __init__(
-        self, endpoint_config: EndpointConfig | None = None, host: str = "localhost", **kwargs: Any
-    ) -> None:
-        # Rasa builds a lock store named by its module path from the endpoint's config alone.
-        if endpoint_config is not None:
-            host = endpoint_config.url or host
-            kwargs = {**endpoint_config.kwargs, **kwargs}
-            kwargs.pop("type", None)
-        super().__init__(host=host, **kwargs)
+class _AtomicTickets:
+    """Rasa's ticket changes, each made by one atomic ``_change`` of the stored lock."""
 
     def _change(
         self,
@@ -50,26 +50,8 @@ class AtomicRedisLockStore(RedisLockStore):
     ) -> T:
         """Apply ``change`` to the stored lock atomically (None if there is none, unless
         ``create``: then a new one); it returns (keep, result): the lock it changed is saved if
-        ``keep``, else the key is deleted."""
-        key = self.key_prefix + conversation_id
-        with self.red.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    lock = TicketLock.from_dict(json.loads(raw)) if raw else None
-                    if lock is None and create:
-                        lock = TicketLock(conversation_id)
-                    keep, result = change(lock)
-                    pipe.multi()
-                    if keep and lock is not None:
-                        pipe.set(key, lock.dumps(), ex=int(lifetime) + KEY_GRACE_SECONDS)
-                    else:
-                        pipe.delete(key)
-                    pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue  # another replica changed this lock meanwhile: read it again
+        ``keep``, else it is deleted."""
+        raise NotImplementedError
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         def issue(lock: TicketLock | None) -> tuple[bool, int]:
@@ -78,7 +60,7 @@ class AtomicRedisLockStore(RedisLockStore):
 
         try:
             return self._change(conversation_id, issue, create=True, lifetime=lock_lifetime)
-        except redis.RedisError as e:
+        except (redis.RedisError, sqlite3.Error) as e:
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
     def update_lock(self, conversation_id: str) -> None:
@@ -109,3 +91,114 @@ class AtomicRedisLockStore(RedisLockStore):
             return lock.is_someone_waiting(), None
 
         self._change(conversation_id, remove)
+
+
+class AtomicRedisLockStore(_AtomicTickets, RedisLockStore):
+    def __init__(
+        self, endpoint_config: EndpointConfig | None = None, host: str = "localhost", **kwargs: Any
+    ) -> None:
+        # Rasa builds a lock store named by its module path from the endpoint's config alone.
+        if endpoint_config is not None:
+            host = endpoint_config.url or host
+            kwargs = {**endpoint_config.kwargs, **kwargs}
+            kwargs.pop("type", None)
+        super().__init__(host=host, **kwargs)
+
+    def _change(
+        self,
+        conversation_id: str,
+        change: Callable[[TicketLock | None], tuple[bool, T]],
+        *,
+        create: bool = False,
+        lifetime: float = LOCK_LIFETIME,
+    ) -> T:
+        key = self.key_prefix + conversation_id
+        with self.red.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    lock = TicketLock.from_dict(json.loads(raw)) if raw else None
+                    if lock is None and create:
+                        lock = TicketLock(conversation_id)
+                    keep, result = change(lock)
+                    pipe.multi()
+                    if keep and lock is not None:
+                        pipe.set(key, lock.dumps(), ex=int(lifetime) + KEY_GRACE_SECONDS)
+                    else:
+                        pipe.delete(key)
+                    pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue  # another replica changed this lock meanwhile: read it again
+
+
+class SQLiteLockStore(_AtomicTickets, LockStore):
+    def __init__(
+        self, endpoint_config: EndpointConfig | None = None, path: str | None = None
+    ) -> None:
+        if endpoint_config is not None:
+            path = path or endpoint_config.kwargs.get("path")
+        if not path:
+            raise LockError("the SQLite lock store needs a path")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self._local = threading.local()
+        with self._connection() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS locks (conversation_id TEXT PRIMARY KEY, data TEXT)"
+            )
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def _change(
+        self,
+        conversation_id: str,
+        change: Callable[[TicketLock | None], tuple[bool, T]],
+        *,
+        create: bool = False,
+        lifetime: float = LOCK_LIFETIME,
+    ) -> T:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT data FROM locks WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            lock = TicketLock.from_dict(json.loads(row[0])) if row else None
+            if lock is None and create:
+                lock = TicketLock(conversation_id)
+            keep, result = change(lock)
+            if keep and lock is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO locks (conversation_id, data) VALUES (?, ?)",
+                    (conversation_id, lock.dumps()),
+                )
+            else:
+                db.execute("DELETE FROM locks WHERE conversation_id = ?", (conversation_id,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    def get_lock(self, conversation_id: str) -> TicketLock | None:
+        row = (
+            self._connection()
+            .execute("SELECT data FROM locks WHERE conversation_id = ?", (conversation_id,))
+            .fetchone()
+        )
+        return TicketLock.from_dict(json.loads(row[0])) if row else None
+
+    def delete_lock(self, conversation_id: str) -> None:
+        self._change(conversation_id, lambda lock: (False, None))
+
+    def save_lock(self, lock: TicketLock) -> None:
+        self._change(lock.conversation_id, lambda _: (True, None), create=True)

@@ -17,6 +17,7 @@
 - The `language` slot's mapping is answered inside Rasa, not by a round trip to the action
   server on every message (bot/language_slot.py), and the calls to the action server reuse
   their connections (bot/keepalive.py).
+- A Sanic worker (RASA_WORKERS) that dies is replaced by a new one (bot/workers.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from bot.keepalive import install_kept_connections
 from bot.language_slot import install_in_process_language_slot
 from bot.logmask import install_pii_masking
+from bot.workers import install_replaced_workers
 
 if TYPE_CHECKING:
     from rasa.core.channels import OutputChannel
@@ -330,6 +332,7 @@ def main() -> None:
         from bot.fast_load import install_fast_model_loading
 
         install_fast_model_loading()  # model load 48 s -> 8 s, same predictions
+        install_replaced_workers()
     from rasa.__main__ import main as rasa_main  # heavy: imported once masking is in place
 
     rasa_main()

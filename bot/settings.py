@@ -77,6 +77,11 @@ class Settings:
     webchat_origins: list[str] = field(
         default_factory=lambda: os.environ.get("WEBCHAT_ORIGINS", "").replace(",", " ").split()
     )
+    # Sanic worker processes of each Rasa server, on one port: each loads the model (~650 MB)
+    # and takes messages, one conversation at a time through the lock store (SQLite on a
+    # laptop, Redis in scaled mode). Rasa's processing is single-threaded, so by default two
+    # on a machine with two cores or more; in scaled mode the replicas are the unit, one each.
+    rasa_workers: int = field(default_factory=lambda: int(_env("RASA_WORKERS", "0")))
     # Scaled mode (`make serve-scaled`): PostgreSQL, Redis, several Rasa replicas and action
     # servers behind HAProxy, which takes the usual ports (RASA_PORT, ACTIONS_PORT).
     scaled: bool = field(default_factory=lambda: is_true(os.environ.get("SCALED")))
@@ -122,6 +127,8 @@ class Settings:
     _made: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.rasa_workers <= 0:
+            self.rasa_workers = 1 if self.scaled else min(2, os.cpu_count() or 1)
         if not self.rasa_replica_ports:
             self.rasa_replica_ports = [self.rasa_port + 100 + i for i in range(self.rasa_replicas)]
         if not self.action_replica_ports:
@@ -218,6 +225,7 @@ class Settings:
                 "TRACKER_SQLITE_PATH": _env(
                     "TRACKER_SQLITE_PATH", str(self.var_dir / "trackers.db")
                 ),
+                "LOCK_SQLITE_PATH": _env("LOCK_SQLITE_PATH", str(self.var_dir / "locks.db")),
                 "CHANNEL_STATE_DB": _env(
                     "CHANNEL_STATE_DB", str(self.var_dir / "channel_state.db")
                 ),
@@ -275,6 +283,7 @@ class Settings:
         return {
             **env,
             "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
+            "SANIC_WORKERS": str(self.rasa_workers),
             # Nothing leaves the machine: no usage telemetry, no error reports to Rasa's Sentry
             # (an exception's report would carry conversation data).
             "RASA_TELEMETRY_ENABLED": "false",

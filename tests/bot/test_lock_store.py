@@ -1,29 +1,43 @@
-"""Two replicas sharing one Redis never hold a conversation's lock at the same time."""
+"""Two replicas sharing one Redis, or two Sanic workers sharing one SQLite file, never hold a
+conversation's lock at the same time."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlparse
 
-from bot.lock_store import AtomicRedisLockStore
-from tests.redis_server import RedisServer
+import pytest
+from rasa.core.lock_store import LockStore
+
+from bot.lock_store import AtomicRedisLockStore, SQLiteLockStore
+
+MakeStore = Callable[[], LockStore]
 
 
-def replica_store(server: RedisServer) -> AtomicRedisLockStore:
+@pytest.fixture(params=["redis", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
+    """A new store on the same shared state at each call: one per replica or worker."""
+    if request.param == "sqlite":
+        return lambda: SQLiteLockStore(path=str(tmp_path / "locks.db"))
+    server = request.getfixturevalue("redis_server")
     url = urlparse(server.url)
-    return AtomicRedisLockStore(host=url.hostname or "127.0.0.1", port=url.port or 6379, db=0)
+    return lambda: AtomicRedisLockStore(
+        host=url.hostname or "127.0.0.1", port=url.port or 6379, db=0
+    )
 
 
 def test_tickets_issued_at_once_by_several_replicas_are_all_different(
-    redis_server: RedisServer,
+    make_store: MakeStore,
 ) -> None:
-    stores = [replica_store(redis_server) for _ in range(6)]
+    stores = [make_store() for _ in range(6)]
     issued: list[int] = []
     start = threading.Barrier(len(stores))
 
-    def issue(store: AtomicRedisLockStore) -> None:
+    def issue(store: LockStore) -> None:
         start.wait()
         for _ in range(30):
             issued.append(store.issue_ticket("conversation-1", 60))
@@ -36,12 +50,12 @@ def test_tickets_issued_at_once_by_several_replicas_are_all_different(
     assert len(issued) == 180 and len(set(issued)) == 180
 
 
-def test_only_one_replica_at_a_time_handles_a_conversation(redis_server: RedisServer) -> None:
+def test_only_one_replica_at_a_time_handles_a_conversation(make_store: MakeStore) -> None:
     holders: list[int] = []
     most = [0]
     guard = threading.Lock()
 
-    async def handle(store: AtomicRedisLockStore) -> None:
+    async def handle(store: LockStore) -> None:
         async with store.lock("conversation-2", wait_time_in_seconds=0.01):
             with guard:
                 holders.append(1)
@@ -51,7 +65,7 @@ def test_only_one_replica_at_a_time_handles_a_conversation(redis_server: RedisSe
                 holders.pop()
 
     def replica() -> None:
-        store = replica_store(redis_server)
+        store = make_store()
 
         async def many() -> None:
             await asyncio.gather(*(handle(store) for _ in range(8)))
@@ -66,4 +80,4 @@ def test_only_one_replica_at_a_time_handles_a_conversation(redis_server: RedisSe
         thread.join(timeout=60)
     assert time.monotonic() - started < 60
     assert most[0] == 1  # never two holders
-    assert replica_store(redis_server).get_lock("conversation-2") is None  # cleaned up
+    assert make_store().get_lock("conversation-2") is None  # cleaned up

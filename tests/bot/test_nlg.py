@@ -109,6 +109,7 @@ def test_rasa_builds_it_from_the_endpoints_file(
         "CONTENT_SERVICE_URL": "http://127.0.0.1:8090",
         "ACTION_SERVER_URL": "http://127.0.0.1:5055/webhook",
         "TRACKER_SQLITE_PATH": "var/trackers.db",
+        "LOCK_SQLITE_PATH": "var/locks.db",
         "RETENTION_DAYS": "30",
     }.items():
         monkeypatch.setenv(name, value)

@@ -76,3 +76,46 @@ def test_a_crashed_sandbox_comes_back_and_the_rest_never_stopped(
     sender = f"crash-{uuid.uuid4().hex[:8]}"
     answer = texts(stack.say(sender, "mất căn cước thì làm lại thế nào, hết bao nhiêu tiền?"))
     assert "50.000 đồng" in answer  # the fee, from the portal API that crashed
+
+
+def workers_of(pid: int) -> list[int]:
+    """Rasa's Sanic workers: the processes forked by its main process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return sorted(found)
+
+
+def test_a_dead_rasa_worker_is_replaced_while_the_other_answers(
+    crashing: tuple[Supervisor, Stack],
+) -> None:
+    supervisor, stack = crashing
+    rasa = supervisor.service("rasa")
+    assert rasa.process is not None and supervisor.settings.rasa_workers == 2
+    restarts = rasa.restarts
+    workers = workers_of(rasa.process.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    sender = f"crash-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    answer = texts(stack.say(sender, "mất căn cước thì làm lại thế nào, hết bao nhiêu tiền?"))
+    assert "50.000 đồng" in answer
+    print(f"answered {time.monotonic() - started:.1f}s after a worker was killed")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        now = workers_of(rasa.process.pid)
+        if len(now) == 2 and workers[0] not in now:
+            break
+        time.sleep(0.5)
+    assert len(now) == 2 and workers[0] not in now, now
+    assert rasa.restarts == restarts  # the service itself was never restarted
+    for _ in range(4):  # both workers answer (the kernel spreads connections)
+        assert "50.000 đồng" in texts(stack.say(sender, "lệ phí làm lại căn cước bao nhiêu"))
