@@ -117,5 +117,7 @@ def test_a_dead_rasa_worker_is_replaced_while_the_other_answers(
         time.sleep(0.5)
     assert len(now) == 2 and workers[0] not in now, now
     assert rasa.restarts == restarts  # the service itself was never restarted
-    for _ in range(4):  # both workers answer (the kernel spreads connections)
-        assert "50.000 đồng" in texts(stack.say(sender, "lệ phí làm lại căn cước bao nhiêu"))
+    for i in range(4):  # both workers answer (the kernel spreads connections)
+        question = "mất căn cước thì làm lại thế nào, hết bao nhiêu tiền?"
+        again = texts(stack.say(f"{sender}-{i}", question))
+        assert "50.000 đồng" in again
