@@ -39,6 +39,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.clients import ClientSettings
 from actions.common import intent_name, language
 from actions.fallback import ActionClarify
+from actions.out_of_scope import where_to_go
 from bot.logmask import mask_pii
 from nlu.components.patterns import DOSSIER_CODE
 from nlu.components.text import normalise_token
@@ -335,8 +336,9 @@ def set_faq_source(value: FaqSource | None) -> None:
 class ActionAnswerFaqOrFallback(Action):
     """The step of the nlu_fallback and out_of_scope rules (the NLU rarely falls back on a new
     question: it mostly calls it out of scope): a published FAQ answer if one is close enough,
-    else what those rules did before (likely topics as buttons, then the hotline; or
-    utter_out_of_scope)."""
+    else, when the message names a neighbouring service (land, tax, visas...), where to go for
+    it (actions/out_of_scope.py; answered, so not reported), else what those rules did before
+    (likely topics as buttons, then the hotline; or utter_out_of_scope)."""
 
     def name(self) -> str:
         return "action_answer_faq_or_fallback"
@@ -351,6 +353,10 @@ class ActionAnswerFaqOrFallback(Action):
         if match is not None:
             logger.info("FAQ entry %s answered (score %.2f)", match.entry.get("id"), match.score)
             dispatcher.utter_message(text=match.reply(language(tracker)))
+            return []
+        elsewhere = where_to_go(tracker)
+        if elsewhere is not None:
+            dispatcher.utter_message(response=elsewhere)
             return []
         if typed:
             source.report_unanswered(text, language(tracker))
