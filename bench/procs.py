@@ -26,7 +26,8 @@ class Usage:
     """One service's use of the machine over one measured interval."""
 
     cpu_seconds: float = 0.0
-    peak_rss_bytes: int = 0
+    peak_rss_bytes: int = 0  # the service's processes added up
+    peak_process_rss_bytes: int = 0  # its largest single process (a Rasa worker, say)
 
 
 def _stat(pid: str) -> tuple[int, int, float, int] | None:
@@ -86,6 +87,7 @@ class Sampler:
     _base: dict[int, float] = field(default_factory=dict)
     _last: dict[int, tuple[int, float, int]] = field(default_factory=dict)
     _peak: dict[int, int] = field(default_factory=dict)
+    _peak_one: dict[int, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -93,8 +95,9 @@ class Sampler:
         now = snapshot(set(self.services.values()))
         self._last.update(now)
         for session in set(self.services.values()):
-            rss = sum(s[2] for s in now.values() if s[0] == session)
-            self._peak[session] = max(self._peak.get(session, 0), rss)
+            each = [s[2] for s in now.values() if s[0] == session]
+            self._peak[session] = max(self._peak.get(session, 0), sum(each))
+            self._peak_one[session] = max(self._peak_one.get(session, 0), max(each, default=0))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -102,7 +105,7 @@ class Sampler:
 
     def start(self) -> None:
         self._base = {pid: s[1] for pid, s in snapshot(set(self.services.values())).items()}
-        self._last, self._peak = {}, {}
+        self._last, self._peak, self._peak_one = {}, {}, {}
         self._stop.clear()
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
@@ -120,6 +123,8 @@ class Sampler:
                 s[1] - self._base.get(pid, 0.0) for pid, s in self._last.items() if s[0] == session
             )
             usage[name] = Usage(
-                cpu_seconds=max(cpu, 0.0), peak_rss_bytes=self._peak.get(session, 0)
+                cpu_seconds=max(cpu, 0.0),
+                peak_rss_bytes=self._peak.get(session, 0),
+                peak_process_rss_bytes=self._peak_one.get(session, 0),
             )
         return usage

@@ -185,9 +185,12 @@ def service_lines(results: list[LevelResult]) -> list[list[str]]:
                     name,
                     f"{usage.cpu_seconds:.1f}",
                     f"{usage.peak_rss_bytes / MB:.0f}",
+                    f"{usage.peak_process_rss_bytes / MB:.0f}",
                 ]
             )
-        lines.append([r.system, str(r.concurrency), "(load generator)", f"{r.client_cpu:.1f}", ""])
+        lines.append(
+            [r.system, str(r.concurrency), "(load generator)", f"{r.client_cpu:.1f}", "", ""]
+        )
     return lines
 
 
@@ -290,7 +293,8 @@ def write_report(
         "## Per service",
         "",
         markdown_table(
-            ("system", "conc.", "service", "CPU s", "peak RSS MB"), service_lines(results)
+            ("system", "conc.", "service", "CPU s", "peak RSS MB", "largest process MB"),
+            service_lines(results),
         ),
         "",
     ]
