@@ -19,7 +19,7 @@ from actions.faq import (
     faq_source,
     set_faq_source,
 )
-from actions.out_of_scope import ENTITY, RESPONSES
+from actions.out_of_scope import ENTITY, RESPONSES, named_in
 from tests.actions.helpers import make_tracker, responses
 from tests.actions.test_faq import HEALTH_CARD, Clock, FakeContentService
 
@@ -98,6 +98,41 @@ async def test_a_fallback_that_names_a_service_gets_where_to_go(
     assert responses(dispatcher) == ["utter_out_of_scope_land"]
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Mở tài khoản ngân hàng online có mất phí không em?", "bank"),
+        ("xin visa du lich nhat ban mat bao lau", "visa_foreigner"),
+        ("How long does a PIT refund take?", "tax"),
+        ("Sổ hồng căn hộ bao giờ mới có", "land"),
+    ],
+)
+async def test_a_service_the_tagger_missed_is_found_by_the_lookups_phrases(
+    service: FakeContentService, text: str, value: str
+) -> None:
+    assert named_in(text) == value
+    assert responses(await ask(text, None)) == [RESPONSES[value]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kết hôn với người nước ngoài thì sao",  # "nước" (water) of "nước ngoài" (abroad)
+        "thue tro gan truong thi sao",  # "thuê" (rent) typed without diacritics
+        "/out_of_scope",  # a button's payload is not the citizen's words
+    ],
+)
+async def test_words_an_in_scope_question_also_uses_name_no_service(
+    service: FakeContentService, text: str
+) -> None:
+    assert responses(await ask(text, None)) == ["utter_out_of_scope"]
+
+
+async def test_the_nlus_entity_wins_over_the_phrases(service: FakeContentService) -> None:
+    dispatcher = await ask("vay ngân hàng để làm sổ đỏ", "land")
+    assert responses(dispatcher) == ["utter_out_of_scope_land"]
+
+
 def allowed_in_config() -> list[str]:
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     component = next(c for c in config["pipeline"] if c["name"].endswith("EntityValueFilter"))
@@ -128,4 +163,6 @@ def test_the_training_data_names_only_known_services() -> None:
         text = path.read_text(encoding="utf-8")
         annotated |= set(re.findall(r'"entity": "other_service", "value": "(\w+)"', text))
     synonyms = yaml.safe_load((ROOT / "nlu" / "lookups" / "other_service.yml").read_text("utf-8"))
-    assert annotated == {item["synonym"] for item in synonyms["nlu"]} == set(RESPONSES)
+    values = {item["synonym"] for item in synonyms["nlu"] if "synonym" in item}
+    assert annotated == values == set(RESPONSES)
+    assert [item["lookup"] for item in synonyms["nlu"] if "lookup" in item] == [ENTITY]
