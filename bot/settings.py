@@ -284,6 +284,12 @@ class Settings:
             **env,
             "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
             "SANIC_WORKERS": str(self.rasa_workers),
+            # Several workers share one listening socket, and a connection stays with the
+            # worker that accepted it: with keep-alive, a burst of clients opening their
+            # connections at once can land mostly on one worker for good (measured: 21 msg/s
+            # in one run, 41 in the next, at 20 conversations). A connection per request goes
+            # to whichever worker is free to accept it.
+            "SANIC_KEEP_ALIVE": "true" if self.rasa_workers == 1 else "false",
             # Nothing leaves the machine: no usage telemetry, no error reports to Rasa's Sentry
             # (an exception's report would carry conversation data).
             "RASA_TELEMETRY_ENABLED": "false",
