@@ -179,7 +179,11 @@ def import_domain(session: Session, domain: dict[str, DomainResponse], now: floa
 # --- reading -------------------------------------------------------------------------------
 
 
-def search(session: Session, query: str | None, limit: int = 100) -> list[dict[str, Any]]:
+# Every reply fits on one page: the domain has about a hundred (104 with the out-of-scope ones).
+SEARCH_LIMIT = 1000
+
+
+def search(session: Session, query: str | None, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
     """Replies whose name or words (live or being edited) contain every word of ``query``,
     accents and case ignored."""
     statement = select(Response).order_by(Response.name)
