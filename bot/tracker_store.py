@@ -179,24 +179,26 @@ class RedactingTrackerStore(SQLTrackerStore):
                     )
                 )
             session.add_all(rows)
-            session.flush()
+            session.flush()  # gives the rows their ids
+            # Read before the commit, which expires the rows: each read after it is a SELECT.
+            written = [(int(row.id), row.type_name, row.data) for row in rows]
             session.commit()
             self._sessions.pop(sender_id, None)
             if (
                 kept is not None
-                and rows
-                and all(row.type_name != SessionStarted.type_name for row in rows)
+                and written
+                and all(type_name != SessionStarted.type_name for _, type_name, _ in written)
             ):
                 self._keep(
                     sender_id,
                     _Session(
-                        kept.rows + len(rows),
-                        max(int(row.id) for row in rows),
-                        kept.events + _decoded(row.data for row in rows),
+                        kept.rows + len(written),
+                        max(row_id for row_id, _, _ in written),
+                        kept.events + _decoded(data for _, _, data in written),
                         kept.at,
                     ),
                 )
-            elif kept is not None and not rows:
+            elif kept is not None and not written:
                 self._keep(sender_id, kept)
         self.purge_if_due()
 
